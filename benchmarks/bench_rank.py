@@ -1,0 +1,148 @@
+"""Benchmark the rank evaluator: compiled (``rank_cy``) vs NumPy, time and peak memory.
+
+Every (case, implementation) pair runs in its own subprocess so that peak RSS is measured
+in isolation. Inputs are synthetic and reproducible (fixed seeds):
+
+* ``market``: precomputed float32 distmat, 3,368 x 15,913, 751 ids (+ 2,798 distractors with
+  pid 0), 6 cameras, identity-structured features (realistic rank distribution).
+* ``market-random``: same sizes, i.i.d. uniform distances (worst case: positives everywhere).
+* ``msmt17``: 11,659 x 82,161 from 2048-d features, 3,060 ids, 15 cameras, through
+  ``evaluate_features`` (query chunks; the full distmat is never built). ``dist-only`` times
+  the chunked distance computation alone.
+
+Usage: ``python benchmarks/bench_rank.py [--cases market,market-random,msmt17] [--repeat 3]``
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+CASES = {
+    "market": dict(nq=3368, ng=15913, ids=751, distractors=2798, cams=6, dim=64, noise=1.1),
+    "market-random": dict(nq=3368, ng=15913, ids=751, distractors=2798, cams=6, dim=0, noise=0),
+    "msmt17": dict(nq=11659, ng=82161, ids=3060, distractors=0, cams=15, dim=2048, noise=3.0),
+}
+
+
+def _rss_mb(field):
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def make_ids(cfg, rng):
+    """Query/gallery pids and cameras; distractors (pid 0) are gallery-only negatives."""
+    n_real = cfg["ng"] - cfg["distractors"]
+    g_pids = np.concatenate([rng.integers(1, cfg["ids"] + 1, n_real),
+                             np.zeros(cfg["distractors"], np.int64)])
+    q_pids = rng.integers(1, cfg["ids"] + 1, cfg["nq"])
+    return q_pids, g_pids, rng.integers(0, cfg["cams"], cfg["nq"]), rng.integers(0, cfg["cams"], cfg["ng"])
+
+
+def make_features(pids, centers, noise, rng, block=4096):
+    """center[pid] + noise, filled block-wise (no full-size temporaries)."""
+    out = np.empty((pids.shape[0], centers.shape[1]), np.float32)
+    for s in range(0, pids.shape[0], block):
+        p = pids[s:s + block]
+        out[s:s + block] = centers[p] + noise * rng.standard_normal((p.shape[0], centers.shape[1]),
+                                                                      dtype=np.float32)
+    return out
+
+
+def worker(case, impl, repeat):
+    from unreidusl.evaluation import rank
+
+    cfg = CASES[case]
+    rng = np.random.default_rng(0)
+    q_pids, g_pids, q_cams, g_cams = make_ids(cfg, rng)
+    if cfg["dim"]:
+        centers = rng.standard_normal((cfg["ids"] + 1, cfg["dim"]), dtype=np.float32)
+        qf = make_features(q_pids, centers, cfg["noise"], rng)
+        gf = make_features(g_pids, centers, cfg["noise"], rng)
+    use_cython = impl == "cython"
+    if use_cython and not rank.compiled_available():
+        return {"error": "rank_cy not built (pip install -e .)"}
+    if case.startswith("market"):
+        if cfg["dim"]:
+            dist = (qf * qf).sum(1)[:, None] + (gf * gf).sum(1)[None] - 2 * qf @ gf.T
+            dist = np.maximum(dist, 0, out=dist).astype(np.float32, copy=False)
+            del qf, gf
+        else:
+            dist = rng.random((cfg["nq"], cfg["ng"]), dtype=np.float32)
+
+        def run():
+            return rank.evaluate_rank(dist, q_pids, g_pids, q_cams, g_cams, 50, use_cython)
+    elif impl == "dist-only":
+        def run():
+            for _ in rank._feature_chunks(qf, gf, "euclidean", 204):
+                pass
+            return None
+    else:
+        def run():
+            return rank.evaluate_features(qf, gf, q_pids, g_pids, q_cams, g_cams, 50,
+                                          use_cython=use_cython)
+    rss_in = _rss_mb("VmRSS")
+    times, res = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        res = run()
+        times.append(time.perf_counter() - t0)
+    out = {"times": times, "rss_in": rss_in, "peak": _rss_mb("VmHWM")}
+    if res is not None:
+        out.update(mAP=res["mAP"], r1=float(res["cmc"][0]), mINP=res["mINP"], impl=res["impl"])
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", default="market,market-random,msmt17")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per Market case")
+    ap.add_argument("--worker", nargs=2, metavar=("CASE", "IMPL"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print("RESULT " + json.dumps(worker(*args.worker, args.repeat)))
+        return
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    rows, header = [], ["case", "impl", "Q x G", "time s (min / median)", "input RSS MB",
+                        "peak RSS MB", "mAP", "R1", "mINP"]
+    for case in args.cases.split(","):
+        impls = ["cython", "numpy"] + (["dist-only"] if case == "msmt17" else [])
+        repeat = 1 if case == "msmt17" else args.repeat
+        for impl in impls:
+            proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--repeat", str(repeat),
+                                   "--worker", case, impl], capture_output=True, text=True, env=env)
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            r = json.loads(line[-1][7:]) if line else {"error": proc.stderr.strip()[-300:]}
+            size = f"{CASES[case]['nq']:,} x {CASES[case]['ng']:,}"
+            if "error" in r:
+                rows.append([case, impl, size, "error: " + r["error"]] + [""] * 5)
+                continue
+            t = f"{min(r['times']):.3f} / {statistics.median(r['times']):.3f}"
+            metrics = [f"{r[k]:.4f}" if k in r else "" for k in ("mAP", "r1", "mINP")]
+            rows.append([case, r.get("impl", impl), size, t, f"{r['rss_in']:.0f}",
+                         f"{r['peak']:.0f}"] + metrics)
+            print(" | ".join(map(str, rows[-1])), file=sys.stderr, flush=True)
+    try:
+        from tabulate import tabulate
+        print(tabulate(rows, headers=header, tablefmt="github"))
+    except ImportError:
+        print(" | ".join(header))
+        for row in rows:
+            print(" | ".join(map(str, row)))
+    print(f"\ncpus={os.cpu_count()} numpy={np.__version__} load={os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

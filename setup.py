@@ -1,0 +1,41 @@
+"""Install unreidusl; compiles the Cython extensions in csrc/ at install time."""
+from pathlib import Path
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, find_packages, setup
+
+HERE = Path(__file__).parent
+
+
+def read_requirements():
+    lines = (HERE / "requirements.txt").read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+
+
+extensions = [
+    Extension(
+        "unreidusl.evaluation.rank_cy",
+        ["csrc/rank_cy.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=["-O3"],
+    ),
+]
+
+setup(
+    name="unreidusl",
+    version="0.1.0",
+    description="Unsupervised person and vehicle re-identification toolkit",
+    long_description=(HERE / "README.md").read_text() if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["unreidusl", "unreidusl.*"]),
+    python_requires=">=3.9",
+    install_requires=read_requirements(),
+    extras_require={
+        "test": ["pytest>=7"],
+        "faiss": ["faiss-cpu>=1.7.4"],
+    },
+    ext_modules=cythonize(extensions, language_level=3),
+    zip_safe=False,
+)

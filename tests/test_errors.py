@@ -1,0 +1,68 @@
+"""Bad input stops with a message naming the culprit and the fix."""
+import os
+import shutil
+
+import pytest
+
+from unreidusl.data import CorruptImageError, DatasetFormatError, SampleDataset, build_dataset
+from unreidusl.data.datasets import Market1501
+from unreidusl.data.transforms import build_transforms
+from unreidusl.engine import setup_cfg
+
+from conftest import tiny_opts
+from tools_main import main
+
+
+def test_missing_dataset_directory_names_path_and_tree(tmp_path):
+    with pytest.raises(FileNotFoundError) as e:
+        Market1501(str(tmp_path))
+    msg = str(e.value)
+    assert str(tmp_path / "Market-1501-v15.09.15") in msg
+    assert "bounding_box_train" in msg and "DATASETS.ROOT" in msg
+
+
+def test_missing_synthetic_without_autogenerate_gives_command(tmp_path):
+    cfg = setup_cfg("", ["DATASETS.ROOT", str(tmp_path), "DATASETS.TRAIN", "SyntheticMarket1501",
+                         "DATASETS.SYNTHETIC.AUTO_GENERATE", "False"])
+    with pytest.raises(FileNotFoundError, match="tools/make_synthetic.py"):
+        build_dataset(cfg, "SyntheticMarket1501")
+
+
+def test_unknown_config_key_on_command_line_exits_with_message(tmp_path, capsys):
+    rc = main(["SOLVER.MAX_EPOCH", "3", "OUTPUT_DIR", str(tmp_path)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "SOLVER.MAX_EPOCH" in err and "SOLVER.MAX_EPOCHS" in err
+    assert not os.listdir(tmp_path)  # failed before any work
+
+
+def _copy_market(tiny_root, tmp_path):
+    src = os.path.join(tiny_root, "synthetic", "tiny-seed0", "Market-1501-v15.09.15")
+    dst = tmp_path / "Market-1501-v15.09.15"
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_corrupt_image_names_the_file(tiny_root, tmp_path):
+    dst = _copy_market(tiny_root, tmp_path)
+    ds = Market1501(str(tmp_path))
+    bad = ds.train[0].frames[0]
+    with open(bad, "wb") as f:
+        f.write(b"this is not a jpeg")
+    cfg = setup_cfg("", tiny_opts(tiny_root, tmp_path / "o"))
+    data = SampleDataset(ds.train, build_transforms(cfg, is_train=False))
+    with pytest.raises(CorruptImageError) as e:
+        data[0]
+    assert bad in str(e.value) and "DATASETS.SKIP_CORRUPT" in str(e.value)
+    skipping = SampleDataset(ds.train, build_transforms(cfg, is_train=False), skip_corrupt=True)
+    assert skipping[0] is None and skipping[1] is not None
+    assert os.path.isdir(dst)
+
+
+def test_unparseable_file_name_names_file_and_rule(tiny_root, tmp_path):
+    dst = _copy_market(tiny_root, tmp_path)
+    odd = dst / "query" / "holiday_photo.jpg"
+    odd.write_bytes(b"")
+    with pytest.raises(DatasetFormatError) as e:
+        Market1501(str(tmp_path))
+    assert str(odd) in str(e.value) and "0002_c1s1_000451_03.jpg" in str(e.value)

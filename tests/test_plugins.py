@@ -1,0 +1,50 @@
+import os
+
+import pytest
+
+from unreidusl.cluster import CLUSTERER_REGISTRY
+from unreidusl.engine import DefaultTrainer, default_setup, setup_cfg
+from unreidusl.modeling import LOSS_REGISTRY
+from unreidusl.utils.env import import_plugin
+
+from conftest import tiny_opts
+
+PLUGIN = os.path.join(os.path.dirname(__file__), "plugins", "toy_plugin.py")
+
+
+def test_plugin_registers_components_and_trains_with_them(tiny_root, tmp_path):
+    opts = tiny_opts(tiny_root, tmp_path / "out", **{
+        "PLUGINS": f"['{PLUGIN}']",
+        "CLUSTER.NAME": "ConnectedComponents",
+        "MODEL.LOSSES.NAME": "['ToySmoothLoss']",
+        "TOY.SMOOTHING": 0.2,          # a key the plugin added
+        "SOLVER.MAX_EPOCHS": 1,
+    })
+    cfg = setup_cfg("", opts)
+    assert cfg.TOY.SMOOTHING == 0.2
+    clusterer, loss = CLUSTERER_REGISTRY.get("ConnectedComponents"), LOSS_REGISTRY.get("ToySmoothLoss")
+    clusterer.calls = loss.calls = 0
+    default_setup(cfg)
+    trainer = DefaultTrainer(cfg)
+    trainer.train()
+    assert clusterer.calls == 1
+    assert loss.calls == cfg.SOLVER.ITERS_PER_EPOCH
+    assert os.path.isfile(tmp_path / "out" / "model_final.pth")
+
+
+def test_plugin_by_module_name(tmp_path, monkeypatch):
+    (tmp_path / "my_dotted_plugin.py").write_text(
+        "from unreidusl.modeling import LOSS_REGISTRY\n"
+        "@LOSS_REGISTRY.register()\n"
+        "def DottedPluginLoss(cfg):\n    return None\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import_plugin("my_dotted_plugin")
+    assert "DottedPluginLoss" in LOSS_REGISTRY
+
+
+def test_missing_plugin_is_a_clear_error(tmp_path):
+    with pytest.raises(ImportError, match="no_such_plugin"):
+        setup_cfg("", ["PLUGINS", "['no_such_plugin_xyz']"])
+    with pytest.raises(ImportError, match="does not exist"):
+        setup_cfg("", ["PLUGINS", f"['{tmp_path / 'missing.py'}']"])

@@ -1,0 +1,318 @@
+"""Exact k-nearest-neighbour search under the squared Euclidean distance.
+
+``knn_search`` returns, for every query row ``q_i``, the ``k`` database rows with the smallest
+
+    d(i, j) = ||q_i||^2 + ||x_j||^2 - 2 <q_i, x_j>      (clamped at 0; float32)
+
+sorted ascending by ``(d, j)``: **ties are broken by the smaller database index**.
+
+Memory is ``O(block * M + N * k)``; no ``N x M`` matrix is ever formed.
+
+Backends
+--------
+``"torch"`` (default)
+    Blocked ``torch.mm`` (CPU or CUDA).  For a self-search the distance matrix is symmetric, so only the
+    tiles on and above the block diagonal are multiplied and each off-diagonal tile feeds the candidate
+    lists of both its row block and its column block (half the FLOPs).  The self distance is set to
+    exactly 0.
+``"numpy"``
+    The same blocked algorithm with numpy/BLAS only (no torch import; useful where importing torch is
+    too heavy).
+``"faiss"``
+    ``faiss.knn`` on the CPU, or a ``GpuIndexFlatL2`` when faiss was built with GPUs and ``device`` is
+    CUDA.  faiss distances are used as returned (not clamped, self distance not forced to 0).
+``"auto"``
+    ``"faiss"`` if it can be imported, else ``"torch"``.
+
+Exact ties: every backend keeps ``k + 1`` candidates.  Rows whose ``k``-th and ``(k+1)``-th candidate
+distances are equal (a tie straddling the cut) are recomputed against the whole database and ordered by
+``(d, j)``, so the documented tie rule holds whatever order the backend's top-k returns.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["knn_search", "faiss_available"]
+
+_BACKENDS = ("torch", "numpy", "faiss", "auto")
+
+
+def faiss_available() -> bool:
+    """True when ``import faiss`` works."""
+    try:
+        import faiss  # noqa: F401
+    except Exception:  # pragma: no cover - depends on the environment
+        return False
+    return True
+
+
+def _import_faiss():
+    try:
+        import faiss
+    except ImportError as exc:
+        raise ImportError(
+            "knn_search(backend='faiss') needs the 'faiss' package (pip install faiss-cpu, or "
+            "faiss-gpu); use backend='torch' or 'auto' instead") from exc
+    return faiss
+
+
+def _is_torch(x) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def _to_numpy32(x) -> np.ndarray:
+    if _is_torch(x):
+        x = x.detach().to("cpu").numpy()
+    return np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+
+
+def _check_2d(q, db):
+    if q.ndim != 2 or db.ndim != 2 or q.shape[1] != db.shape[1]:
+        raise ValueError(f"query and database must be [N,d] and [M,d]; got {tuple(q.shape)} and "
+                         f"{tuple(db.shape)}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Candidate bookkeeping shared by the blocked backends (arrays are torch or numpy, see ``ops``).
+# ----------------------------------------------------------------------------------------------
+class _TorchOps:
+    def __init__(self, device):
+        import torch
+        self.t = torch
+        self.device = device
+
+    def prep(self, x):
+        t = self.t
+        if not _is_torch(x):
+            x = t.from_numpy(np.ascontiguousarray(np.asarray(x, dtype=np.float32)))
+        return x.detach().to(device=self.device, dtype=t.float32).contiguous()
+
+    def sqnorm(self, x):
+        return (x * x).sum(1)
+
+    def dist(self, a, an, b, bn):
+        d = self.t.mm(a, b.t()).mul_(-2.0)
+        d.add_(an[:, None]).add_(bn[None, :]).clamp_(min=0.0)
+        return d
+
+    def zero_diag(self, d):
+        d.fill_diagonal_(0.0)
+
+    def topk_rows(self, d, kk, offset):
+        v, i = self.t.topk(d, kk, dim=1, largest=False, sorted=False)
+        return v, i.add_(offset)
+
+    def topk_cols(self, d, kk, offset):
+        v, i = self.t.topk(d, kk, dim=0, largest=False, sorted=False)
+        return v.t().contiguous(), i.t().add_(offset).contiguous()
+
+    def merge_many(self, pieces, kk):
+        if len(pieces) == 1:
+            return pieces[0]
+        v = self.t.cat([p[0] for p in pieces], 1)
+        i = self.t.cat([p[1] for p in pieces], 1)
+        if kk >= v.shape[1]:
+            return v, i
+        v, pos = self.t.topk(v, kk, dim=1, largest=False, sorted=False)
+        return v, self.t.gather(i, 1, pos)
+
+    def to_np(self, v, i):
+        return v.to("cpu").numpy().astype(np.float32, copy=False), i.to("cpu").numpy().astype(np.int64)
+
+
+class _NumpyOps:
+    def prep(self, x):
+        return _to_numpy32(x)
+
+    def sqnorm(self, x):
+        return np.einsum("ij,ij->i", x, x)
+
+    def dist(self, a, an, b, bn):
+        d = a @ b.T
+        d *= -2.0
+        d += an[:, None]
+        d += bn[None, :]
+        np.maximum(d, 0.0, out=d)
+        return d
+
+    def zero_diag(self, d):
+        np.fill_diagonal(d, 0.0)
+
+    def topk_rows(self, d, kk, offset):
+        if kk < d.shape[1]:
+            i = np.argpartition(d, kk - 1, axis=1)[:, :kk]
+        else:
+            i = np.broadcast_to(np.arange(d.shape[1]), d.shape).copy()
+        return np.take_along_axis(d, i, 1), i.astype(np.int64) + offset
+
+    def topk_cols(self, d, kk, offset):
+        return self.topk_rows(np.ascontiguousarray(d.T), kk, offset)
+
+    def merge_many(self, pieces, kk):
+        if len(pieces) == 1:
+            return pieces[0]
+        v = np.concatenate([p[0] for p in pieces], 1)
+        i = np.concatenate([p[1] for p in pieces], 1)
+        if kk >= v.shape[1]:
+            return v, i
+        pos = np.argpartition(v, kk - 1, axis=1)[:, :kk]
+        return np.take_along_axis(v, pos, 1), np.take_along_axis(i, pos, 1)
+
+    def to_np(self, v, i):
+        return v.astype(np.float32, copy=False), i.astype(np.int64, copy=False)
+
+
+def _blocked_candidates(ops, q, db, self_search, kk, block):
+    """Top-``kk`` candidates (unsorted) per query row with blocked distance tiles."""
+    n, m = q.shape[0], db.shape[0]
+    qn = ops.sqnorm(q)
+    if self_search:
+        starts = list(range(0, n, block))
+        pending = [[] for _ in starts]          # candidate pieces per row block, merged lazily
+
+        def add(b, piece):
+            pending[b].append(piece)
+            if len(pending[b]) >= 8:
+                pending[b] = [ops.merge_many(pending[b], kk)]
+
+        for bi, s in enumerate(starts):
+            e = min(s + block, n)
+            for bj in range(bi, len(starts)):
+                s2 = starts[bj]
+                e2 = min(s2 + block, n)
+                d = ops.dist(q[s:e], qn[s:e], q[s2:e2], qn[s2:e2])
+                if bj == bi:
+                    ops.zero_diag(d)
+                add(bi, ops.topk_rows(d, min(kk, e2 - s2), s2))
+                if bj != bi:
+                    add(bj, ops.topk_cols(d, min(kk, e - s), s))
+                del d
+            pending[bi] = [ops.merge_many(pending[bi], kk)]   # row block bi is complete
+            out_v, out_i = pending[bi][0]
+            pending[bi] = [ops.to_np(out_v, out_i)]
+        out = [p[0] for p in pending]
+    else:
+        dbn = ops.sqnorm(db)
+        out = []
+        for s in range(0, n, block):
+            e = min(s + block, n)
+            d = ops.dist(q[s:e], qn[s:e], db, dbn)
+            out.append(ops.to_np(*ops.topk_rows(d, kk, 0)))
+            del d
+    vals = np.concatenate([o[0] for o in out], 0)
+    idx = np.concatenate([o[1] for o in out], 0)
+    return vals, idx
+
+
+def _sort_and_fix_ties(vals, idx, k, recompute_row):
+    """Order candidates by (d, j); recompute rows with a tie across the k-th boundary exactly."""
+    # row-wise lexicographic (value, index) order via two stable sorts
+    o1 = np.argsort(idx, axis=1, kind="stable")
+    vals = np.take_along_axis(vals, o1, 1)
+    idx = np.take_along_axis(idx, o1, 1)
+    o2 = np.argsort(vals, axis=1, kind="stable")
+    vals = np.take_along_axis(vals, o2, 1)
+    idx = np.take_along_axis(idx, o2, 1)
+    if vals.shape[1] > k:
+        tied = np.flatnonzero(vals[:, k - 1] == vals[:, k])
+        for r in tied:
+            d = recompute_row(int(r))
+            o = np.lexsort((np.arange(d.shape[0]), d))[:k]
+            vals[r, :k] = d[o]
+            idx[r, :k] = o
+    return np.ascontiguousarray(vals[:, :k]), np.ascontiguousarray(idx[:, :k])
+
+
+def _faiss_candidates(q, db, kk, device, self_search):
+    faiss = _import_faiss()
+    dev = str(device) if device is not None else "cpu"
+    if dev.startswith("cuda") and getattr(faiss, "get_num_gpus", lambda: 0)() > 0:
+        res = faiss.StandardGpuResources()
+        gpu_id = int(dev.split(":")[1]) if ":" in dev else 0
+        cfg = faiss.GpuIndexFlatConfig()
+        cfg.device = gpu_id
+        index = faiss.GpuIndexFlatL2(res, db.shape[1], cfg)
+        index.add(db)
+        vals, idx = index.search(q, kk)
+    else:
+        vals, idx = faiss.knn(q, db, kk)
+    return np.asarray(vals, dtype=np.float32), np.asarray(idx, dtype=np.int64)
+
+
+def knn_search(query, database=None, k: int = 30, backend: str = "torch", block_size=None,
+               device=None):
+    """Exact kNN under squared L2 (see module docstring).
+
+    Args:
+        query: ``[N, d]`` float32 array or tensor.
+        database: ``[M, d]``; ``None`` (or the very same object) means a self-search, in which self is
+            normally column 0 (it is the first of the rows at distance 0).
+        k: neighbours per row; clipped to ``M``.
+        backend: ``"torch"`` | ``"numpy"`` | ``"faiss"`` | ``"auto"``.
+        block_size: tile edge (self-search) or query rows per block; default 4096 on CPU, 8192 on GPU.
+        device: torch device for the torch backend (default: the query tensor's device, else CPU);
+            for faiss, a CUDA device selects the GPU index when faiss has GPUs.
+
+    Returns:
+        ``(dist2 [N, k] float32 ascending, idx [N, k] int64)``; ties broken by smaller index.
+    """
+    if backend not in _BACKENDS:
+        raise ValueError(f"unknown knn backend {backend!r}; expected one of {_BACKENDS}")
+    if backend == "auto":
+        backend = "faiss" if faiss_available() else "torch"
+    self_search = database is None or database is query
+    if device is None and _is_torch(query):
+        device = query.device
+    qn = _to_numpy32(query) if backend != "torch" else None
+    if backend == "faiss":
+        _import_faiss()
+    n = query.shape[0]
+    m = n if self_search else database.shape[0]
+    if query.ndim != 2:
+        raise ValueError(f"query must be 2-D, got shape {tuple(query.shape)}")
+    k = int(min(k, m))
+    if k < 1:
+        raise ValueError("k must be >= 1 and the database non-empty")
+    kk = min(k + 1, m)
+
+    if backend == "faiss":
+        q = qn
+        db = q if self_search else _to_numpy32(database)
+        _check_2d(q, db)
+        vals, idx = _faiss_candidates(q, db, kk, device, self_search)
+
+        def recompute_row(r):
+            d = ((db - q[r]) ** 2).sum(1, dtype=np.float32)
+            return d
+
+        return _sort_and_fix_ties(vals, idx, k, recompute_row)
+
+    if backend == "torch":
+        import torch
+        dev = torch.device(device) if device is not None else torch.device("cpu")
+        ops = _TorchOps(dev)
+        default_block = 8192 if dev.type == "cuda" else 4096
+    else:
+        ops = _NumpyOps()
+        default_block = 4096
+    q = ops.prep(query)
+    db = q if self_search else ops.prep(database)
+    _check_2d(q, db)
+    if block_size:
+        block = int(block_size)
+    elif self_search:
+        block = default_block
+    else:  # query rows per block: a block of distances holds about default_block**2 floats
+        block = max(1, default_block * default_block // m)
+    vals, idx = _blocked_candidates(ops, q, db, self_search, kk, block)
+    dbn = ops.sqnorm(db)
+
+    def recompute_row(r):
+        d = ops.dist(q[r:r + 1], ops.sqnorm(q[r:r + 1]), db, dbn)
+        if self_search:
+            d[0, r] = 0.0
+        if not isinstance(d, np.ndarray):
+            d = d.to("cpu").numpy()
+        return np.asarray(d[0], dtype=np.float32)
+
+    return _sort_and_fix_ties(vals, idx, k, recompute_row)

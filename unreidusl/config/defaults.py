@@ -1,0 +1,148 @@
+"""Default configuration ``_C``. Every key a YAML file or command line may set is declared here."""
+from .config import CfgNode as CN
+
+_C = CN()
+
+# Python modules or files imported before anything is built; they may register components
+# (losses, clusterers, datasets, meta-archs, ...) and may define ``add_config(cfg)`` to add keys.
+_C.PLUGINS = []
+_C.OUTPUT_DIR = "output/default"
+# Seeds python, numpy, torch and data-loader workers; each epoch derives its own streams from it.
+_C.SEED = 1
+# Deterministic algorithms (slower on GPU); needed for bit-exact resume comparisons.
+_C.DETERMINISTIC = False
+
+# ---------------------------------------------------------------------------------------------
+_C.MODEL = CN()
+_C.MODEL.META_ARCHITECTURE = "ClusterContrast"
+# "auto": CUDA when available, else CPU.
+_C.MODEL.DEVICE = "auto"
+# Checkpoint or weights file to load (evaluation, or initialisation when not resuming).
+_C.MODEL.WEIGHTS = ""
+
+_C.MODEL.BACKBONE = CN()
+_C.MODEL.BACKBONE.NAME = "ResNet"
+_C.MODEL.BACKBONE.DEPTH = 50
+_C.MODEL.BACKBONE.LAST_STRIDE = 1
+# ImageNet initialisation: PRETRAIN_PATH is a local torchvision state-dict file; with an empty path
+# the weights are downloaded from torchvision's URL only if PRETRAIN_DOWNLOAD is True.
+_C.MODEL.BACKBONE.PRETRAIN = False
+_C.MODEL.BACKBONE.PRETRAIN_PATH = ""
+_C.MODEL.BACKBONE.PRETRAIN_DOWNLOAD = False
+
+_C.MODEL.HEADS = CN()
+# "GeM" (learnable p), "avg" or "max".
+_C.MODEL.HEADS.POOLING = "GeM"
+_C.MODEL.HEADS.GEM_P = 3.0
+# BatchNorm1d neck with a frozen zero bias.
+_C.MODEL.HEADS.BNNECK = True
+
+_C.MODEL.MEMORY = CN()
+_C.MODEL.MEMORY.NAME = "ClusterMemory"
+_C.MODEL.MEMORY.TEMP = 0.05
+# Weight of the OLD centroid in c <- normalize(m*c + (1-m)*x) (Cluster Contrast's "momentum").
+_C.MODEL.MEMORY.OLD_WEIGHT = 0.1
+# "momentum": per-sample sequential update; "hard": least-similar instance per class; "mean": batch mean.
+_C.MODEL.MEMORY.UPDATE = "momentum"
+
+_C.MODEL.LOSSES = CN()
+# Names in the LOSS registry, summed with the weights in WEIGHTS (default weight 1.0 each).
+_C.MODEL.LOSSES.NAME = ["ClusterContrastLoss"]
+_C.MODEL.LOSSES.WEIGHTS = []
+
+# ---------------------------------------------------------------------------------------------
+_C.INPUT = CN()
+_C.INPUT.SIZE_TRAIN = [256, 128]
+_C.INPUT.SIZE_TEST = [256, 128]
+_C.INPUT.PIXEL_MEAN = [0.485, 0.456, 0.406]
+_C.INPUT.PIXEL_STD = [0.229, 0.224, 0.225]
+_C.INPUT.FLIP = CN()
+_C.INPUT.FLIP.ENABLED = True
+_C.INPUT.FLIP.PROB = 0.5
+_C.INPUT.PADDING = CN()
+_C.INPUT.PADDING.ENABLED = True
+_C.INPUT.PADDING.SIZE = 10
+_C.INPUT.CJ = CN()
+_C.INPUT.CJ.ENABLED = False
+_C.INPUT.CJ.PROB = 0.8
+_C.INPUT.CJ.BRIGHTNESS = 0.15
+_C.INPUT.CJ.CONTRAST = 0.15
+_C.INPUT.CJ.SATURATION = 0.1
+_C.INPUT.CJ.HUE = 0.1
+# Random erasing, filled with REA.VALUE written into the normalised tensor.
+_C.INPUT.REA = CN()
+_C.INPUT.REA.ENABLED = True
+_C.INPUT.REA.PROB = 0.5
+_C.INPUT.REA.VALUE = [0.485, 0.456, 0.406]
+
+# ---------------------------------------------------------------------------------------------
+_C.DATASETS = CN()
+# Folder holding the datasets (each in its official folder name).
+_C.DATASETS.ROOT = "datasets"
+_C.DATASETS.TRAIN = "Market1501"
+_C.DATASETS.TEST = "Market1501"
+# Corrupt images: False stops with the file's name; True skips it with a warning.
+_C.DATASETS.SKIP_CORRUPT = False
+# The synthetic world (Synthetic* datasets): generated under ROOT/synthetic on first use.
+_C.DATASETS.SYNTHETIC = CN()
+_C.DATASETS.SYNTHETIC.AUTO_GENERATE = True
+_C.DATASETS.SYNTHETIC.SEED = 0
+_C.DATASETS.SYNTHETIC.PRESET = "small"
+
+_C.DATALOADER = CN()
+_C.DATALOADER.NUM_WORKERS = 2
+# Training sampler (SAMPLER registry) and K, the instances per pseudo-identity in a batch.
+_C.DATALOADER.SAMPLER = "RandomMultipleGallerySampler"
+_C.DATALOADER.NUM_INSTANCES = 4
+
+# ---------------------------------------------------------------------------------------------
+_C.SOLVER = CN()
+_C.SOLVER.OPTIMIZER = "Adam"
+_C.SOLVER.BASE_LR = 3.5e-4
+_C.SOLVER.WEIGHT_DECAY = 5e-4
+_C.SOLVER.MOMENTUM = 0.9
+# "StepLR" (decay by GAMMA every STEPS[0] epochs), "MultiStepLR" (at each epoch in STEPS), "CosineLR".
+_C.SOLVER.SCHED = "StepLR"
+_C.SOLVER.STEPS = [20]
+_C.SOLVER.GAMMA = 0.1
+_C.SOLVER.MAX_EPOCHS = 50
+_C.SOLVER.ITERS_PER_EPOCH = 200
+_C.SOLVER.IMS_PER_BATCH = 64
+# Save a checkpoint every this many epochs (the last epoch is always saved).
+_C.SOLVER.CHECKPOINT_PERIOD = 1
+
+# ---------------------------------------------------------------------------------------------
+_C.CLUSTER = CN()
+# Re-cluster every PERIOD epochs.
+_C.CLUSTER.PERIOD = 1
+_C.CLUSTER.DISTANCE = "JaccardDistance"
+_C.CLUSTER.K1 = 30
+_C.CLUSTER.K2 = 6
+# kNN backend for distances: "torch" (exact, blockwise), "faiss", or "auto".
+_C.CLUSTER.KNN_BACKEND = "torch"
+_C.CLUSTER.NAME = "DBSCAN"
+_C.CLUSTER.EPS = 0.6
+_C.CLUSTER.MIN_SAMPLES = 4
+# Images per batch when extracting features for clustering.
+_C.CLUSTER.IMS_PER_BATCH = 128
+
+# ---------------------------------------------------------------------------------------------
+_C.TEST = CN()
+_C.TEST.EVAL_ONLY = False
+# Evaluate every EVAL_PERIOD epochs (and after the last); 0 disables periodic evaluation.
+_C.TEST.EVAL_PERIOD = 1
+# Evaluate the initial model before training (the "epoch 0" line of the log).
+_C.TEST.EVAL_AT_START = True
+_C.TEST.IMS_PER_BATCH = 128
+_C.TEST.METRIC = "euclidean"
+_C.TEST.MAX_RANK = 50
+# Use the compiled (Cython) rank evaluator when it is built.
+_C.TEST.USE_CYTHON = True
+
+_C.LOG = CN()
+# Console/JSON/TensorBoard logging period in iterations.
+_C.LOG.PERIOD = 20
+_C.LOG.TENSORBOARD = True
+
+# Extra hooks (names in the HOOK registry), appended after the default ones.
+_C.HOOKS = []

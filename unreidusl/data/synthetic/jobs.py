@@ -1,0 +1,62 @@
+"""Render a plan's frames to disk, optionally in several processes (output is identical)."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from .plan import Plan
+from .render import Renderer
+from .world import World
+
+Job = Tuple[int, List[Tuple[int, List[str]]]]  # (tid, [(frame index, [relpaths])])
+
+_STATE: Dict[str, object] = {}
+
+
+def _init(world: World, out_dir: str) -> None:
+    _STATE["renderer"] = Renderer(world)
+    _STATE["out"] = out_dir
+
+
+def _run(job: Job) -> int:
+    renderer: Renderer = _STATE["renderer"]  # type: ignore[assignment]
+    out = str(_STATE["out"])
+    tid, frames = job
+    trk = renderer.world.tracklets[tid]
+    params = renderer.tracklet_params(trk)
+    n = 0
+    for i, paths in frames:
+        data = renderer.encode(renderer.render(trk, i, params))
+        for rel in paths:
+            dst = os.path.join(out, rel)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            with open(dst, "wb") as fh:
+                fh.write(data)
+            n += 1
+    return n
+
+
+def default_workers(num_images: int) -> int:
+    """Use up to 4 processes for big jobs; a single one for small ones."""
+    if num_images < 1500:
+        return 1
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def render_plan(plan: Plan, out_dir: Path, workers: Optional[int] = None) -> int:
+    """Write every planned frame under ``out_dir``; return the number of files written."""
+    jobs: List[Job] = [(tid, sorted((i, paths) for i, paths in per.items()))
+                       for tid, per in sorted(plan.jobs.items())]
+    workers = default_workers(plan.num_images()) if workers is None else max(1, int(workers))
+    if workers == 1 or len(jobs) < 2:
+        _init(plan.world, str(out_dir))
+        try:
+            return sum(_run(j) for j in jobs)
+        finally:
+            _STATE.clear()
+    methods = mp.get_all_start_methods()
+    ctx = mp.get_context("fork" if "fork" in methods else "spawn")
+    with ctx.Pool(workers, initializer=_init, initargs=(plan.world, str(out_dir))) as pool:
+        return sum(pool.imap_unordered(_run, jobs, chunksize=8))

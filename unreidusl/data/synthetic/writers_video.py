@@ -1,0 +1,123 @@
+"""Video (tracklet) layouts: DukeMTMC-VideoReID and MARS.  Every frame of a tracklet is written.
+
+DukeMTMC-VideoReID: ``{train,query,gallery}/<pid>/<tracklet>/<pid>_C<c>_F<ffff>_X<xxxxx>.jpg``
+with ``F`` the 1-based frame index inside the tracklet and ``X`` the world frame (25 fps clock,
+synchronised cameras).  Tracklet folders are numbered ``0001, 0002, ...`` per pid in time order.
+Query: one seeded tracklet per test identity; gallery: its other tracklets plus gallery-only
+identities (with their own pids).
+
+MARS: ``bbox_{train,test}/<pid4>/<pid4>C<c>T<tttt>F<fff>.jpg`` (``T`` counts the tracklets of a
+pid in a camera, ``F`` is 1-based); distractors (gallery-only identities and false detections)
+use pid ``0000``, junk fragments ``00-1`` (pid -1).  ``info/`` holds the name lists, the track
+tables ``[start, end, pid, cam]`` (1-based, inclusive rows into the name list, stored as double
+like MATLAB) and ``query_IDX`` (1-based rows of the test table; one query per test identity and
+camera).  MARS file names carry no time; ``synthetic_meta.json`` does.
+"""
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from .plan import Plan, check_limits, tracklets_by_split
+from .seeding import rng as make_rng
+from .world import Tracklet, World
+
+_MAT_HEADER = b"MATLAB 5.0 MAT-file, Platform: posix, written by unreidusl.data.synthetic"
+
+
+def mat_bytes(name: str, array: np.ndarray) -> bytes:
+    """A MATLAB v5 file holding ``array`` as ``name``, with a fixed (timestamp-free) header."""
+    from scipy.io import savemat
+
+    buf = io.BytesIO()
+    savemat(buf, {name: array}, do_compression=False, oned_as="row")
+    data = bytearray(buf.getvalue())
+    data[:116] = _MAT_HEADER.ljust(116, b" ")
+    return bytes(data)
+
+
+class DukeMTMCVideoReIDLayout:
+    name, dirname, world = "dukemtmc-videoreid", "DukeMTMC-VideoReID", "person"
+
+    def plan(self, world: World) -> Plan:
+        check_limits(world, self.name, max_cam=8, max_pid=9999, max_frame=99_999, max_len=9999)
+        groups = tracklets_by_split(world)
+        counters: Dict[int, int] = defaultdict(int)
+        numbered: Dict[int, int] = {}
+        for trk in sorted(groups["train"] + groups["test"] + groups["extra"],
+                          key=lambda t: (t.uid, t.start)):
+            counters[trk.uid] += 1
+            numbered[trk.tid] = counters[trk.uid]
+        by_uid: Dict[int, List[Tracklet]] = defaultdict(list)
+        for trk in groups["test"]:
+            by_uid[trk.uid].append(trk)
+        query = set()
+        for uid, trks in sorted(by_uid.items()):
+            query.add(trks[int(make_rng(world.seed, "vquery", uid).integers(len(trks)))].tid)
+
+        plan = Plan(world)
+        for split, trks in (("train", groups["train"]), ("test", groups["test"]),
+                            ("extra", groups["extra"])):
+            for trk in trks:
+                out = split if split == "train" else ("query" if trk.tid in query else "gallery")
+                pid = trk.uid + 1
+                folder = f"{out}/{pid:04d}/{numbered[trk.tid]:04d}"
+                paths = [f"{folder}/{pid:04d}_C{trk.cam}_F{i + 1:04d}_X{trk.frame(i):05d}.jpg"
+                         for i in range(trk.length)]
+                plan.add(trk, out, pid, list(range(trk.length)), paths)
+        return plan
+
+
+class MARSLayout:
+    name, dirname, world = "mars", "MARS", "person"
+
+    def plan(self, world: World) -> Plan:
+        check_limits(world, self.name, max_cam=6, max_pid=9999, max_len=999)
+        groups = tracklets_by_split(world)
+        entries: List[Tuple[str, Tracklet, int]] = []  # (split, tracklet, pid)
+        entries += [("train", t, t.uid + 1) for t in groups["train"]]
+        entries += [("test", t, t.uid + 1) for t in groups["test"]]
+        entries += [("test", t, 0) for t in groups["extra"] + groups["false"]]
+        entries += [("test", t, -1) for t in groups["junk"]]
+        tok = {}
+        counters: Dict[Tuple[int, int], int] = defaultdict(int)
+        for split, trk, pid in sorted(entries, key=lambda e: (e[2], e[1].cam, e[1].start, e[1].tid)):
+            counters[(pid, trk.cam)] += 1
+            tok[trk.tid] = counters[(pid, trk.cam)]
+
+        plan = Plan(world)
+        rows: Dict[str, List[Tuple[str, Tracklet, int]]] = {"train": [], "test": []}
+        for split, trk, pid in entries:
+            p4 = "00-1" if pid < 0 else f"{pid:04d}"
+            names = [f"{p4}C{trk.cam}T{tok[trk.tid]:04d}F{i + 1:03d}.jpg" for i in range(trk.length)]
+            rows[split].append((names[0], trk, pid))
+            plan.add(trk, split, pid, list(range(trk.length)),
+                     [f"bbox_{split}/{p4}/{n}" for n in names])
+        by_tid = {r["tracklet"]: r for r in plan.records}
+        tables = {}
+        for split in ("train", "test"):
+            ordered = sorted(rows[split], key=lambda r: r[0])
+            names, table = [], []
+            for _, trk, pid in ordered:
+                files = [f.split("/")[-1] for f in by_tid[trk.tid]["files"]]
+                table.append([len(names) + 1, len(names) + len(files), pid, trk.cam])
+                names += files
+            plan.files[f"info/{split}_name.txt"] = ("\n".join(names) + "\n").encode("ascii")
+            arr = np.asarray(table, dtype=np.float64).reshape(-1, 4)
+            plan.files[f"info/tracks_{split}_info.mat"] = mat_bytes(f"track_{split}_info", arr)
+            tables[split] = ordered
+        per_id_cam: Dict[Tuple[int, int], List[int]] = defaultdict(list)
+        for row, (_, trk, pid) in enumerate(tables["test"]):
+            if pid > 0:
+                per_id_cam[(pid, trk.cam)].append(row)
+        qidx = sorted(rows_[int(make_rng(world.seed, "mquery", pid, cam).integers(len(rows_)))] + 1
+                      for (pid, cam), rows_ in per_id_cam.items())
+        plan.files["info/query_IDX.mat"] = mat_bytes("query_IDX", np.asarray(qidx, dtype=np.float64))
+        query_tids = {tables["test"][q - 1][1].tid for q in qidx}
+        for rec in plan.records:  # bbox_test rows are query (query_IDX) or gallery
+            if rec["split"] == "test":
+                rec["split"] = "query" if rec["tracklet"] in query_tids else "gallery"
+        return plan

@@ -1,0 +1,10 @@
+from .defaults import DefaultTrainer, default_argument_parser, default_setup, setup_cfg
+from .hooks import (EvalHook, LRScheduler, PeriodicCheckpointer, PeriodicWriter, PseudoLabelError,
+                    PseudoLabelHook)
+from .train_loop import HOOK_REGISTRY, HookBase, SimpleTrainer, TrainerBase
+
+__all__ = [
+    "DefaultTrainer", "default_argument_parser", "default_setup", "setup_cfg", "EvalHook",
+    "LRScheduler", "PeriodicCheckpointer", "PeriodicWriter", "PseudoLabelError", "PseudoLabelHook",
+    "HOOK_REGISTRY", "HookBase", "SimpleTrainer", "TrainerBase",
+]

@@ -1,0 +1,175 @@
+"""Command-line parsing, job setup and the DefaultTrainer that builds everything from ``cfg``."""
+import argparse
+import logging
+import os
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+from ..config import CfgNode, get_cfg, load_yaml_with_base
+from ..data import build_dataset
+from ..evaluation import ReidEvaluator
+from ..modeling import build_model
+from ..solver import build_lr_scheduler, build_optimizer
+from ..utils.checkpoint import Checkpointer, CheckpointError, load_checkpoint, rng_state, set_rng_state
+from ..utils.env import epoch_seed, import_plugins, seed_all, set_deterministic
+from ..utils.logger import setup_logger
+from . import hooks
+from .train_loop import HOOK_REGISTRY, SimpleTrainer
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["default_argument_parser", "setup_cfg", "default_setup", "DefaultTrainer"]
+
+
+def default_argument_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="unreidusl: unsupervised re-ID training and evaluation",
+        epilog="Example: python tools/main.py --config-file configs/Synthetic/cluster_contrast.yml "
+               "SOLVER.MAX_EPOCHS 5 OUTPUT_DIR output/try",
+    )
+    parser.add_argument("--config-file", default="", metavar="FILE", help="YAML config (may use _BASE_)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the last checkpoint in OUTPUT_DIR (if there is one)")
+    parser.add_argument("--eval-only", action="store_true", help="only evaluate (same as TEST.EVAL_ONLY True)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, default=[],
+                        help="KEY VALUE pairs overriding the config, e.g. SOLVER.BASE_LR 0.001")
+    return parser
+
+
+def _plugins_from(data: dict, opts: List[str], config_file: str) -> List[str]:
+    plugins = list(data.get("PLUGINS", []) or [])
+    for key, value in zip(opts[0::2], opts[1::2]):
+        if key == "PLUGINS":
+            plugins = list(CfgNode._decode_cfg_value(value))
+    base = os.path.dirname(os.path.abspath(config_file)) if config_file else ""
+    resolved = []
+    for p in plugins:
+        candidate = os.path.join(base, p)
+        if p.endswith(".py") and not os.path.isabs(p) and not os.path.exists(p) and os.path.exists(candidate):
+            p = candidate
+        resolved.append(p)
+    return resolved
+
+
+def setup_cfg(config_file: str = "", opts: Optional[List[str]] = None, eval_only: bool = False) -> CfgNode:
+    """defaults ← plugins' ``add_config`` ← YAML (with _BASE_) ← ``KEY VALUE`` overrides; frozen.
+
+    PLUGINS are imported first so that they can register components and add config keys."""
+    opts = list(opts or [])
+    cfg = get_cfg()
+    data = load_yaml_with_base(config_file) if config_file else {}
+    plugins = _plugins_from(data, opts, config_file)
+    for module in import_plugins(plugins):
+        if hasattr(module, "add_config"):
+            module.add_config(cfg)
+    cfg.merge_from_dict(data, source=config_file or "dict")
+    cfg.merge_from_list(opts)
+    cfg.PLUGINS = plugins
+    if eval_only:
+        cfg.TEST.EVAL_ONLY = True
+    cfg.freeze()
+    return cfg
+
+
+def default_setup(cfg: CfgNode) -> None:
+    """Create OUTPUT_DIR, log to it, save the merged config, seed and set determinism."""
+    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+    setup_logger(cfg.OUTPUT_DIR)
+    logger.info("torch %s on %s; output in %s", torch.__version__,
+                "CUDA" if torch.cuda.is_available() else "CPU", os.path.abspath(cfg.OUTPUT_DIR))
+    path = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
+    with open(path, "w") as f:
+        f.write(cfg.dump())
+    logger.info("Full config saved to %s", path)
+    seed_all(cfg.SEED)
+    set_deterministic(cfg.DETERMINISTIC)
+
+
+class DefaultTrainer(SimpleTrainer):
+    """Builds the model, optimiser, scheduler, datasets and hooks from ``cfg`` and orchestrates them."""
+
+    def __init__(self, cfg: CfgNode) -> None:
+        model = build_model(cfg)
+        super().__init__(model, build_optimizer(cfg, model))
+        self.cfg = cfg
+        self.scheduler = build_lr_scheduler(cfg, self.optimizer)
+        self.train_set = build_dataset(cfg, cfg.DATASETS.TRAIN)
+        self.test_set = (self.train_set if cfg.DATASETS.TEST == cfg.DATASETS.TRAIN
+                         else build_dataset(cfg, cfg.DATASETS.TEST))
+        self.checkpointer = Checkpointer(cfg.OUTPUT_DIR)
+        self.iters_per_epoch = cfg.SOLVER.ITERS_PER_EPOCH
+        self.max_epochs = cfg.SOLVER.MAX_EPOCHS
+        self._evaluator: Optional[ReidEvaluator] = None
+        self.register_hooks(self.build_hooks())
+
+    def build_hooks(self) -> List[hooks.HookBase]:
+        cfg = self.cfg
+        truth = (np.array([s.pid for s in self.train_set.train]) if self.train_set.has_train_labels else None)
+        default = [
+            hooks.PseudoLabelHook(cfg, self.train_set.train, truth),
+            hooks.LRScheduler(self.scheduler),
+            hooks.EvalHook(cfg.TEST.EVAL_PERIOD, self.test, cfg.TEST.EVAL_AT_START),
+            hooks.PeriodicCheckpointer(cfg.SOLVER.CHECKPOINT_PERIOD),
+            hooks.PeriodicWriter(cfg.OUTPUT_DIR, cfg.LOG.PERIOD, cfg.LOG.TENSORBOARD),
+        ]
+        return default + [HOOK_REGISTRY.get(name)(cfg, self) for name in cfg.HOOKS]
+
+    def before_epoch(self) -> None:
+        seed_all(epoch_seed(self.cfg.SEED, self.epoch))
+        super().before_epoch()
+
+    def test(self) -> Dict[str, float]:
+        if self._evaluator is None:
+            self._evaluator = ReidEvaluator(self.cfg, self.test_set.query, self.test_set.gallery)
+        return self._evaluator.evaluate(self.model)
+
+    def train(self) -> None:
+        super().train(self.start_epoch, self.max_epochs)
+
+    # ---------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch + 1,
+            "iter": self.iter,
+            "rng": rng_state(),
+            "hooks": {type(h).__name__: h.state_dict() for h in self.hooks},
+            "config": self.cfg.dump(),
+        }
+
+    def save_checkpoint(self, name: str) -> str:
+        return self.checkpointer.save(name, self.state_dict())
+
+    def load_model_weights(self, path: str) -> None:
+        state = load_checkpoint(path)
+        state = state.get("model", state)
+        try:
+            self.model.load_state_dict(state)
+        except RuntimeError as e:
+            raise CheckpointError(f"MODEL.WEIGHTS={path} does not fit {type(self.model).__name__} "
+                                  f"(check MODEL.BACKBONE.DEPTH and MODEL.META_ARCHITECTURE): {e}") from e
+        logger.info("Loaded model weights from %s", path)
+
+    def resume_or_load(self, resume: bool) -> None:
+        """With ``resume``: restore the full state from OUTPUT_DIR's last checkpoint if one exists.
+        Otherwise (or if none exists) load MODEL.WEIGHTS when given."""
+        path = self.checkpointer.last_checkpoint() if resume else None
+        if path is None:
+            if resume:
+                logger.info("No checkpoint in %s: starting from scratch", self.cfg.OUTPUT_DIR)
+            if self.cfg.MODEL.WEIGHTS:
+                self.load_model_weights(self.cfg.MODEL.WEIGHTS)
+            return
+        state = load_checkpoint(path)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.start_epoch, self.iter = int(state["epoch"]), int(state["iter"])
+        for h in self.hooks:
+            h.load_state_dict(state["hooks"].get(type(h).__name__, {}))
+        set_rng_state(state["rng"])
+        logger.info("Resumed from %s at epoch %d (iteration %d)", path, self.start_epoch, self.iter)

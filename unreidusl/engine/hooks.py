@@ -1,0 +1,214 @@
+"""Hooks: each owns one side effect of training."""
+import datetime
+import json
+import logging
+import os
+import time
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+from tabulate import tabulate
+
+from ..cluster import build_clusterer, build_distance, cluster_quality, cluster_summary
+from ..data import Sample, build_inference_loader, build_train_loader
+from ..evaluation import extract_features, format_metrics
+from .train_loop import HookBase
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PseudoLabelHook", "LRScheduler", "EvalHook", "PeriodicCheckpointer", "PeriodicWriter",
+           "PseudoLabelError"]
+
+
+class PseudoLabelError(RuntimeError):
+    """Clustering produced no usable pseudo-identity."""
+
+
+class PseudoLabelHook(HookBase):
+    """Before an epoch: extract features → distance → cluster → pseudo-labelled set, sampler and
+    loader → ``model.reset_pseudo_labels`` (memory re-initialisation). Re-clusters every ``period``
+    epochs; in between it only rebuilds the loader for the new epoch."""
+
+    def __init__(self, cfg, train_samples: List[Sample], truth: Optional[np.ndarray]) -> None:
+        self.cfg = cfg
+        self.samples = list(train_samples)
+        self.truth = truth
+        self.period = cfg.CLUSTER.PERIOD
+        self.distance = build_distance(cfg)
+        self.clusterer = build_clusterer(cfg)
+        self.loader = build_inference_loader(cfg, self.samples, cfg.CLUSTER.IMS_PER_BATCH)
+        self.labels: Optional[np.ndarray] = None
+
+    def before_epoch(self) -> None:
+        t = self.trainer
+        if self.labels is None or t.epoch % self.period == 0:
+            self.refresh()
+        keep = np.flatnonzero(self.labels >= 0)
+        pseudo = [self.samples[i]._replace(pid=int(self.labels[i])) for i in keep]
+        t.data_loader = build_train_loader(self.cfg, pseudo, t.epoch)
+
+    def refresh(self) -> None:
+        t = self.trainer
+        start = time.perf_counter()
+        features = extract_features(t.model, self.loader, "clustering features")
+        dist = self.distance(features)
+        labels = np.asarray(self.clusterer(dist), dtype=np.int64)
+        stats = cluster_summary(labels)
+        if self.truth is not None:
+            stats.update(cluster_quality(labels, self.truth))
+        t.storage.put_scalars(**{f"cluster/{k}": v for k, v in stats.items()})
+        msg = (f"Pseudo-labels for epoch {t.epoch + 1}: {stats['num_clusters']} clusters, "
+               f"{100 * stats['outlier_ratio']:.1f}% outliers")
+        if self.truth is not None:
+            msg += (f", pairwise P/R/F {stats['pairwise_precision']:.3f}/{stats['pairwise_recall']:.3f}/"
+                    f"{stats['pairwise_f']:.3f}, NMI {stats['nmi']:.3f}, clusters/ids "
+                    f"{stats['cluster_count_ratio']:.2f}")
+        logger.info("%s (%s + %s, %.1fs)", msg, type(self.distance).__name__,
+                    type(self.clusterer).__name__, time.perf_counter() - start)
+        if stats["num_clusters"] == 0:
+            raise PseudoLabelError(
+                f"{type(self.clusterer).__name__} labelled all {len(labels)} training samples as outliers "
+                f"(CLUSTER.EPS={self.cfg.CLUSTER.EPS}, CLUSTER.MIN_SAMPLES={self.cfg.CLUSTER.MIN_SAMPLES}). "
+                f"Increase CLUSTER.EPS or decrease CLUSTER.MIN_SAMPLES."
+            )
+        self.labels = labels
+        t.model.reset_pseudo_labels(features, labels)
+
+    def state_dict(self) -> dict:
+        return {} if self.labels is None else {"labels": torch.from_numpy(self.labels)}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "labels" in state:
+            labels = state["labels"].numpy()
+            if len(labels) != len(self.samples):
+                raise ValueError(f"Checkpoint has pseudo-labels for {len(labels)} samples but the training "
+                                 f"set has {len(self.samples)}: it belongs to another dataset")
+            self.labels = labels
+
+
+class LRScheduler(HookBase):
+    """Steps an epoch-level LR scheduler after every epoch."""
+
+    def __init__(self, scheduler) -> None:
+        self.scheduler = scheduler
+
+    def after_epoch(self) -> None:
+        self.scheduler.step()
+
+
+class EvalHook(HookBase):
+    """Evaluates before training (epoch 0), every ``period`` epochs and after the last one; prints a
+    summary table of all evaluations at the end."""
+
+    def __init__(self, period: int, eval_fn: Callable[[], Dict[str, float]], eval_at_start: bool) -> None:
+        self.period, self.eval_fn, self.eval_at_start = period, eval_fn, eval_at_start
+        self.history: List[Dict] = []
+
+    def _evaluate(self, epoch: int) -> None:
+        metrics = self.eval_fn()
+        logger.info("%s", format_metrics(metrics, f"Evaluation after epoch {epoch}:"))
+        s = self.trainer.storage
+        s.put_scalars(**{f"test/{k}": v for k, v in metrics.items() if isinstance(v, float)})
+        record = {"epoch": epoch, **metrics}
+        f = s.latest().get("cluster/pairwise_f")
+        if f is not None and epoch > 0:
+            record["cluster_F"] = f[0]
+        self.history.append(record)
+
+    def before_train(self) -> None:
+        if self.eval_at_start and self.trainer.start_epoch == 0 and not self.history:
+            self._evaluate(0)
+
+    def after_epoch(self) -> None:
+        done = self.trainer.epoch + 1
+        if self.period > 0 and (done % self.period == 0 or done == self.trainer.max_epochs):
+            self._evaluate(done)
+
+    def after_train(self) -> None:
+        if not self.history:
+            return
+        keys = [k for k in ("epoch", "mAP", "Rank-1", "Rank-5", "mINP", "cluster_F") if k in self.history[-1]]
+        rows = [[h.get(k) for k in keys] for h in self.history]
+        logger.info("Evaluation summary:\n%s", tabulate(rows, headers=keys, tablefmt="github", floatfmt=".2f"))
+
+    def state_dict(self) -> dict:
+        return {"history": json.dumps(self.history)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history = json.loads(state.get("history", "[]"))
+
+
+class PeriodicCheckpointer(HookBase):
+    """Saves the full training state every ``period`` epochs and after the last epoch."""
+
+    def __init__(self, period: int) -> None:
+        self.period = period
+
+    def after_epoch(self) -> None:
+        done = self.trainer.epoch + 1
+        if done == self.trainer.max_epochs:
+            self.trainer.save_checkpoint("model_final")
+        elif self.period > 0 and done % self.period == 0:
+            self.trainer.save_checkpoint(f"model_{done:04d}")
+
+
+class PeriodicWriter(HookBase):
+    """Console progress with ETA, JSON lines (``metrics.json``) and TensorBoard scalars."""
+
+    def __init__(self, output_dir: str, period: int, tensorboard: bool) -> None:
+        self.output_dir, self.period = output_dir, period
+        self.json_path = os.path.join(output_dir, "metrics.json")
+        self._tb = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as e:
+                logger.warning("TensorBoard logging disabled (%s); pip install tensorboard", e)
+            else:
+                self._tb = SummaryWriter(log_dir=os.path.join(output_dir, "tensorboard"))
+        self._written: Dict[str, int] = {}
+        self._start_time = 0.0
+        self._start_iter = 0
+
+    def before_train(self) -> None:
+        self._start_time, self._start_iter = time.perf_counter(), self.trainer.iter
+
+    def after_step(self) -> None:
+        t = self.trainer
+        if (t.inner_iter + 1) % self.period == 0 or t.inner_iter + 1 == t.iters_per_epoch:
+            self._console()
+            self._write()
+
+    def after_epoch(self) -> None:
+        self._write()
+
+    def after_train(self) -> None:
+        self._write()
+        if self._tb is not None:
+            self._tb.close()
+
+    def _console(self) -> None:
+        t, s = self.trainer, self.trainer.storage
+        done = t.iter + 1 - self._start_iter
+        per_iter = (time.perf_counter() - self._start_time) / max(done, 1)
+        remaining = (t.max_epochs - t.epoch) * t.iters_per_epoch - (t.inner_iter + 1)
+        eta = datetime.timedelta(seconds=int(per_iter * max(remaining, 0)))
+        losses = "  ".join(f"{k} {s.window_mean(k, self.period):.4f}" for k, (_, it) in s.latest().items()
+                           if k.endswith("loss") or k.endswith("Loss"))
+        logger.info("epoch %d/%d  iter %d/%d  %s  lr %.2e  %.3fs/it  eta %s", t.epoch + 1, t.max_epochs,
+                    t.inner_iter + 1, t.iters_per_epoch, losses, s.latest().get("lr", (0.0,))[0], per_iter, eta)
+
+    def _write(self) -> None:
+        s = self.trainer.storage
+        fresh = {k: (v, it) for k, (v, it) in s.latest().items() if self._written.get(k, -1) < it}
+        if not fresh:
+            return
+        record = {"epoch": self.trainer.epoch + 1, "iteration": s.iter}
+        record.update({k: v for k, (v, _) in fresh.items()})
+        with open(self.json_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            for k, (v, it) in fresh.items():
+                self._tb.add_scalar(k, v, it)
+        self._written.update({k: it for k, (_, it) in fresh.items()})

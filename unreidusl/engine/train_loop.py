@@ -1,0 +1,161 @@
+"""Epoch-aware hook-based training loop (detectron2's TrainerBase, with epochs of variable length)."""
+import logging
+import weakref
+from typing import List, Optional
+
+import torch
+
+from ..utils.events import EventStorage
+from ..utils.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+HOOK_REGISTRY = Registry("HOOK")
+HOOK_REGISTRY.__doc__ = """Extra hooks: called as ``obj(cfg, trainer)``; return a ``HookBase``.
+Names listed in ``cfg.HOOKS`` are appended after the default hooks."""
+
+
+class HookBase:
+    """Override any of the six callbacks; ``self.trainer`` is set by ``TrainerBase.register_hooks``."""
+
+    trainer: "TrainerBase"
+
+    def before_train(self) -> None: ...
+    def after_train(self) -> None: ...
+    def before_epoch(self) -> None: ...
+    def after_epoch(self) -> None: ...
+    def before_step(self) -> None: ...
+    def after_step(self) -> None: ...
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class TrainerBase:
+    """Runs ``for epoch: before_epoch; for it in range(iters_per_epoch): step; after_epoch``.
+
+    ``iters_per_epoch`` is read every iteration, so a ``before_epoch`` hook may change it.
+    ``iter`` counts iterations since the start of training (it survives resumes).
+    """
+
+    def __init__(self) -> None:
+        self._hooks: List[HookBase] = []
+        self.iter = 0
+        self.epoch = 0
+        self.inner_iter = 0
+        self.start_epoch = 0
+        self.max_epochs = 0
+        self.iters_per_epoch = 0
+        self.storage: Optional[EventStorage] = None
+
+    def register_hooks(self, hooks: List[Optional[HookBase]]) -> None:
+        for h in hooks:
+            if h is None:
+                continue
+            h.trainer = weakref.proxy(self)
+            self._hooks.append(h)
+
+    @property
+    def hooks(self) -> List[HookBase]:
+        return list(self._hooks)
+
+    def train(self, start_epoch: int, max_epochs: int) -> None:
+        self.start_epoch, self.max_epochs = start_epoch, max_epochs
+        self.storage = self.storage or EventStorage()
+        self.storage.iter = self.iter
+        logger.info("Starting training from epoch %d of %d", start_epoch, max_epochs)
+        self.before_train()
+        try:
+            for self.epoch in range(start_epoch, max_epochs):
+                self.storage.epoch = self.epoch
+                self.before_epoch()
+                self.inner_iter = 0
+                while self.inner_iter < self.iters_per_epoch:
+                    self.before_step()
+                    self.run_step()
+                    self.after_step()
+                    self.inner_iter += 1
+                    self.iter += 1
+                    self.storage.iter = self.iter
+                self.after_epoch()
+            self.epoch = max_epochs
+        finally:
+            self.after_train()
+
+    def before_train(self) -> None:
+        for h in self._hooks:
+            h.before_train()
+
+    def after_train(self) -> None:
+        for h in self._hooks:
+            h.after_train()
+
+    def before_epoch(self) -> None:
+        for h in self._hooks:
+            h.before_epoch()
+
+    def after_epoch(self) -> None:
+        for h in self._hooks:
+            h.after_epoch()
+
+    def before_step(self) -> None:
+        for h in self._hooks:
+            h.before_step()
+
+    def after_step(self) -> None:
+        for h in self._hooks:
+            h.after_step()
+
+    def run_step(self) -> None:
+        raise NotImplementedError
+
+
+class SimpleTrainer(TrainerBase):
+    """One optimisation step per iteration on the next batch of ``self.data_loader``."""
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        super().__init__()
+        self.model = model
+        self.optimizer = optimizer
+        self._data_loader = None
+        self._data_iter = None
+
+    @property
+    def data_loader(self):
+        return self._data_loader
+
+    @data_loader.setter
+    def data_loader(self, loader) -> None:
+        self._data_loader, self._data_iter = loader, None
+
+    def _next_batch(self):
+        if self._data_loader is None:
+            raise RuntimeError("No training data loader: a hook must set trainer.data_loader before the step")
+        for _ in range(2):
+            if self._data_iter is None:
+                self._data_iter = iter(self._data_loader)
+            try:
+                return next(self._data_iter)
+            except StopIteration:
+                self._data_iter = None
+        raise RuntimeError("The training data loader yields no batch (is the pseudo-labelled set empty?)")
+
+    def run_step(self) -> None:
+        self.model.train()
+        batch = self._next_batch()
+        losses = self.model(batch)
+        total = sum(losses.values())
+        if not torch.isfinite(total):
+            terms = {k: float(v) for k, v in losses.items()}
+            raise FloatingPointError(
+                f"Loss is {float(total)} at epoch {self.epoch} iteration {self.inner_iter} "
+                f"(global {self.iter}); loss terms: {terms}. Lower SOLVER.BASE_LR or check the data; "
+                f"resume from the last checkpoint with --resume."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        self.storage.put_scalars(total_loss=total.item(), **{k: v.item() for k, v in losses.items()})
+        self.storage.put_scalar("lr", self.optimizer.param_groups[0]["lr"])

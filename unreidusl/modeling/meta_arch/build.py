@@ -1,0 +1,29 @@
+import logging
+
+import torch
+
+from ...utils.registry import Registry
+
+META_ARCH_REGISTRY = Registry("META_ARCH")
+META_ARCH_REGISTRY.__doc__ = """Meta-architectures: called as ``obj(cfg)``; return an ``nn.Module`` whose
+``forward(batch)`` returns a dict of losses in training mode and L2-normalised features in eval mode,
+and whose ``reset_pseudo_labels(features, labels)`` prepares it for a new set of pseudo-labels."""
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"MODEL.DEVICE={name} but CUDA is not available; use MODEL.DEVICE auto or cpu")
+    return device
+
+
+def build_model(cfg) -> torch.nn.Module:
+    model = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)(cfg)
+    model.to(resolve_device(cfg.MODEL.DEVICE))
+    n_params = sum(p.numel() for p in model.parameters())
+    logger.info("Built %s with %.2fM parameters", type(model).__name__, n_params / 1e6)
+    return model

@@ -1,0 +1,66 @@
+"""Cluster Contrast (spec cluster-contrast-ise-ncplr.md §1): backbone → pooling → BN neck → L2."""
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..backbones import build_backbone
+from ..layers import build_pooling
+from ..losses import build_losses
+from ..memory import build_memory
+from .build import META_ARCH_REGISTRY
+
+
+def cluster_centroids(features: torch.Tensor, labels: np.ndarray) -> torch.Tensor:
+    """Mean feature of every cluster 0..C-1 (label −1 = outlier is ignored)."""
+    labels_t = torch.as_tensor(labels, dtype=torch.long)
+    keep = labels_t >= 0
+    num = int(labels_t[keep].max()) + 1 if keep.any() else 0
+    sums = torch.zeros(num, features.shape[1], dtype=features.dtype)
+    sums.index_add_(0, labels_t[keep], features[keep])
+    return sums / torch.bincount(labels_t[keep], minlength=num).clamp(min=1).unsqueeze(1)
+
+
+@META_ARCH_REGISTRY.register()
+class ClusterContrast(nn.Module):
+    """InfoNCE against a cluster memory; the memory is updated after the logits are taken."""
+
+    def __init__(self, cfg) -> None:
+        super().__init__()
+        self.backbone = build_backbone(cfg)
+        dim = self.backbone.out_channels
+        self.pool = build_pooling(cfg.MODEL.HEADS.POOLING, cfg.MODEL.HEADS.GEM_P)
+        if cfg.MODEL.HEADS.BNNECK:
+            self.neck = nn.BatchNorm1d(dim)
+            nn.init.ones_(self.neck.weight)
+            nn.init.zeros_(self.neck.bias)
+            self.neck.bias.requires_grad_(False)
+        else:
+            self.neck = nn.Identity()
+        self.feat_dim = dim
+        self.memory = build_memory(cfg, dim)
+        losses = build_losses(cfg)
+        self.losses = nn.ModuleDict({n: fn for n, (fn, _) in losses.items()})
+        self.loss_weights = {n: w for n, (_, w) in losses.items()}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def extract(self, images: torch.Tensor) -> torch.Tensor:
+        feats = self.pool(self.backbone(images)).flatten(1)
+        return F.normalize(self.neck(feats), dim=1)
+
+    def forward(self, batch):
+        features = self.extract(batch["images"].to(self.device, non_blocking=True))
+        if not self.training:
+            return features
+        targets = batch["targets"].to(self.device, non_blocking=True)
+        outputs = {"features": features, "logits": self.memory.logits(features)}
+        losses = {n: self.loss_weights[n] * fn(outputs, targets) for n, fn in self.losses.items()}
+        self.memory.update(features.detach(), targets)
+        return losses
+
+    @torch.no_grad()
+    def reset_pseudo_labels(self, features: torch.Tensor, labels: np.ndarray) -> None:
+        self.memory.reset(cluster_centroids(features, labels))

@@ -1,0 +1,31 @@
+"""Optimiser and epoch-level LR scheduler from ``cfg.SOLVER``."""
+import torch
+
+_OPTIMIZERS = ("Adam", "AdamW", "SGD")
+_SCHEDULERS = ("StepLR", "MultiStepLR", "CosineLR")
+
+
+def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
+    s = cfg.SOLVER
+    params = [p for p in model.parameters() if p.requires_grad]
+    if s.OPTIMIZER == "Adam":
+        return torch.optim.Adam(params, lr=s.BASE_LR, weight_decay=s.WEIGHT_DECAY)
+    if s.OPTIMIZER == "AdamW":
+        return torch.optim.AdamW(params, lr=s.BASE_LR, weight_decay=s.WEIGHT_DECAY)
+    if s.OPTIMIZER == "SGD":
+        return torch.optim.SGD(params, lr=s.BASE_LR, momentum=s.MOMENTUM, weight_decay=s.WEIGHT_DECAY)
+    raise ValueError(f"SOLVER.OPTIMIZER must be one of {_OPTIMIZERS}, got {s.OPTIMIZER!r}")
+
+
+def build_lr_scheduler(cfg, optimizer: torch.optim.Optimizer):
+    """Stepped once per epoch."""
+    s = cfg.SOLVER
+    if s.SCHED == "StepLR":
+        if len(s.STEPS) != 1:
+            raise ValueError(f"SOLVER.SCHED StepLR needs one step size in SOLVER.STEPS, got {s.STEPS}")
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=s.STEPS[0], gamma=s.GAMMA)
+    if s.SCHED == "MultiStepLR":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(s.STEPS), gamma=s.GAMMA)
+    if s.SCHED == "CosineLR":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=s.MAX_EPOCHS)
+    raise ValueError(f"SOLVER.SCHED must be one of {_SCHEDULERS}, got {s.SCHED!r}")

@@ -5,8 +5,11 @@
 Every case runs in its own subprocess so that its peak RSS (``ru_maxrss``) is its own.  Features are
 reproducible clustered unit vectors: a mixture of isotropic Gaussians around ``N / 16`` random unit
 centres, ``x = normalise(c + sigma * g / sqrt(d))`` (``sigma = 1`` puts the within-cluster cosine
-near 0.5).  ``base`` is the RSS once the imports are done and the features exist; ``peak`` is the
-process high-water mark; ``peak-base`` is what the algorithm added.  The dense reference
+near 0.5).  ``base`` is the RSS once the imports are done and the features exist (importing the
+package imports torch, about 0.5 GB of RSS by itself); ``peak`` is the process high-water mark;
+``peak-base`` is what the algorithm added, ``D MB`` the size of the returned CSR matrix.  Times are
+wall-clock; ``CPU s`` is the process CPU time (user+system, all threads), a check on machines that
+other work is loading.  The dense reference
 (``jaccard_distance_dense_reference``, the original algorithm with dense N x N arrays and Python
 loops) runs for N <= --reference-max, is fed the same kNN ranking, and is compared entry-wise.
 """
@@ -67,16 +70,18 @@ def worker(args):
     res = {"n": args.worker, "mode": args.mode}
     if args.mode == "sparse":
         res["base_mb"] = _rss_mb()
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         d2, idx = knn_search(x, k=args.k1, backend=args.backend)
         t1 = time.perf_counter()
-        dist = jaccard_distance(x, args.k1, args.k2, knn=(d2, idx))
+        dist = jaccard_distance(x, args.k1, args.k2, knn=(d2, idx), max_dist=args.max_dist)
         t2 = time.perf_counter()
         labels = dbscan_sparse(dist, args.eps, 4)
         t3 = time.perf_counter()
         res.update(knn_s=t1 - t0, jaccard_s=t2 - t1, dbscan_s=t3 - t2, total_s=t3 - t0,
-                   nnz_per_row=dist.nnz / args.worker, clusters=int(labels.max() + 1),
-                   noise=float((labels == -1).mean()), peak_mb=_peak_mb())
+                   cpu_s=time.process_time() - c0, nnz_per_row=dist.nnz / args.worker,
+                   dist_mb=(dist.data.nbytes + dist.indices.nbytes + dist.indptr.nbytes) / 2**20,
+                   clusters=int(labels.max() + 1), noise=float((labels == -1).mean()),
+                   peak_mb=_peak_mb())
         if args.save:
             np.save(args.save + "_idx.npy", idx)
             np.save(args.save + "_labels.npy", labels)
@@ -87,12 +92,14 @@ def worker(args):
         from sklearn.cluster import DBSCAN
         idx = np.load(args.save + "_idx.npy")
         res["base_mb"] = _rss_mb()
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         ref = jaccard_distance_dense_reference(x, args.k1, args.k2, rank=idx)
         t1 = time.perf_counter()
-        labels = DBSCAN(eps=args.eps, min_samples=4, metric="precomputed", n_jobs=-1).fit_predict(ref)
+        labels = DBSCAN(eps=args.eps, min_samples=4, metric="precomputed",
+                        n_jobs=-1).fit_predict(ref)
         t2 = time.perf_counter()
-        res.update(jaccard_s=t1 - t0, dbscan_s=t2 - t1, total_s=t2 - t0, peak_mb=_peak_mb())
+        res.update(jaccard_s=t1 - t0, dbscan_s=t2 - t1, total_s=t2 - t0,
+                   cpu_s=time.process_time() - c0, peak_mb=_peak_mb())
         sparse = sp.load_npz(args.save + "_dist.npz").tocsr()
         n = sparse.shape[0]
         dense = np.ones((n, n), np.float32)
@@ -105,9 +112,12 @@ def worker(args):
 
 def run_case(args, n, mode, save):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", str(n), "--mode", mode,
-           "--dim", str(args.dim), "--k1", str(args.k1), "--k2", str(args.k2), "--eps", str(args.eps),
+           "--dim", str(args.dim), "--k1", str(args.k1), "--k2", str(args.k2),
+           "--eps", str(args.eps),
            "--seed", str(args.seed), "--sigma", str(args.sigma), "--backend", args.backend,
            "--save", save]
+    if args.max_dist is not None:
+        cmd += ["--max-dist", str(args.max_dist)]
     out = subprocess.run(cmd, capture_output=True, text=True)
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -139,6 +149,8 @@ def main(argv=None):
     p.add_argument("--sigma", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", default="torch", choices=["torch", "numpy", "faiss", "auto"])
+    p.add_argument("--max-dist", type=float, default=None,
+                   help="pass max_dist to jaccard_distance (store only D <= max_dist)")
     p.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--mode", default="sparse", help=argparse.SUPPRESS)
     p.add_argument("--save", default="", help=argparse.SUPPRESS)
@@ -151,23 +163,25 @@ def main(argv=None):
             save = os.path.join(tmp, f"n{n}")
             r = run_case(args, n, "sparse", save)
             rows.append([n, "sparse", r["knn_s"], r["jaccard_s"], r["dbscan_s"], r["total_s"],
-                         r["base_mb"], r["peak_mb"], r["peak_mb"] - r["base_mb"],
-                         f"{r['nnz_per_row']:.0f}", r["clusters"], ""])
+                         r["cpu_s"], r["base_mb"], r["peak_mb"], r["peak_mb"] - r["base_mb"],
+                         r["dist_mb"], f"{r['nnz_per_row']:.0f}", r["clusters"], ""])
             print(_table([rows[-1]], HEADERS).splitlines()[-1], flush=True)
             if n <= args.reference_max:
                 d = run_case(args, n, "dense", save)
                 check = f"maxdiff={d['max_abs_diff']:.1e} labels_equal={d['labels_equal']}"
                 rows.append([n, "dense ref", None, d["jaccard_s"], d["dbscan_s"], d["total_s"],
-                             d["base_mb"], d["peak_mb"], d["peak_mb"] - d["base_mb"], "", "", check])
+                             d["cpu_s"], d["base_mb"], d["peak_mb"], d["peak_mb"] - d["base_mb"],
+                             None, None, None, check])
                 print(_table([rows[-1]], HEADERS).splitlines()[-1], flush=True)
     print()
     print(f"dim={args.dim} k1={args.k1} k2={args.k2} eps={args.eps} sigma={args.sigma} "
-          f"backend={args.backend} threads={os.cpu_count()}")
+          f"backend={args.backend} max_dist={args.max_dist} cpus={os.cpu_count()} "
+          f"load={os.getloadavg()[0]:.1f}")
     print(_table(rows, HEADERS))
 
 
-HEADERS = ["N", "impl", "kNN s", "Jaccard s", "DBSCAN s", "total s", "base MB", "peak MB",
-           "peak-base MB", "nnz/row", "clusters", "check"]
+HEADERS = ["N", "impl", "kNN s", "Jaccard s", "DBSCAN s", "total s", "CPU s", "base MB", "peak MB",
+           "peak-base MB", "D MB", "nnz/row", "clusters", "check"]
 
 if __name__ == "__main__":
     main()

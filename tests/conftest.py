@@ -47,3 +47,17 @@ def tiny_opts(root, output_dir, **extra):
     for k, v in opts.items():
         flat += [k, str(v)]
     return flat
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """``default_setup`` gives the 'unreidusl' logger its own handlers and stops propagation; undo that
+    after each test so later tests' ``caplog`` still sees records."""
+    import logging
+
+    yield
+    logger = logging.getLogger("unreidusl")
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+        h.close()
+    logger.propagate = True

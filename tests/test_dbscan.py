@@ -54,7 +54,8 @@ def test_extremes(jaccard_cases):
     eps = nonzero_min / 2                                    # only exact zeros are neighbours
     labels = dbscan_sparse(dist, eps, 2)
     np.testing.assert_array_equal(labels, sk_labels(densify(dist), eps, 2))
-    off_diag_zero = (dist.data == 0) & (np.repeat(np.arange(n), np.diff(dist.indptr)) != dist.indices)
+    rows = np.repeat(np.arange(n), np.diff(dist.indptr))
+    off_diag_zero = (dist.data == 0) & (rows != dist.indices)
     if not off_diag_zero.any():
         assert np.all(labels == -1)
     # a matrix whose stored distances all exceed eps: everything is noise

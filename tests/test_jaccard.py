@@ -148,7 +148,8 @@ def test_sparse_equals_dense_reference(n, k1, k2, per, sigma, n_dup):
 
 def test_search_k_and_encode_dist_options():
     x = make_features(180, per_cluster=10, seed=5, scale=1.5)      # not unit norm
-    for kwargs in [dict(search_k=21), dict(encode_dist="dot"), dict(search_k=25, encode_dist="dot")]:
+    for kwargs in [dict(search_k=21), dict(encode_dist="dot"),
+                   dict(search_k=25, encode_dist="dot")]:
         dist = jaccard_distance(x, k1=20, k2=4, **kwargs)
         ref = jaccard_distance_dense_reference(x, k1=20, k2=4, **kwargs)
         np.testing.assert_allclose(densify(dist)[0], ref, atol=1e-6, rtol=0)

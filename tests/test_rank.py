@@ -92,13 +92,10 @@ def random_problem(rng, i):
     return dist.astype(dtype), qp, gp, qc, gc
 
 
-@pytest.mark.parametrize("use_cython,sparse_max,passes_min", [
-    (False, 2048, 4096), (False, 0, 4096), (False, 0, 0),
-    pytest.param(True, 0, 0, marks=needs_compiled)])
-def test_against_brute_force(use_cython, sparse_max, passes_min, monkeypatch):
-    # NumPy kernel paths: vectorised float32 rows (default), per-row sort (sparse_max 0),
-    # per-row counting passes (passes_min 0)
-    monkeypatch.setattr(rank_numpy, "_SPARSE_MAX", sparse_max)
+@pytest.mark.parametrize("use_cython,passes_min", [
+    (False, 4096), (False, 0), pytest.param(True, 0, marks=needs_compiled)])
+def test_against_brute_force(use_cython, passes_min, monkeypatch):
+    # passes_min 0: the NumPy kernel counts with passes instead of sorting the candidates
     monkeypatch.setattr(rank_numpy, "_PASSES_MIN_CAND", passes_min)
     rng = np.random.default_rng(0)
     checked = 0
@@ -233,7 +230,8 @@ def test_stale_build_detected(monkeypatch, caplog):
 @pytest.mark.parametrize("use_cython", IMPLS)
 def test_evaluate_features_matches_distmat(metric, use_cython):
     rng = np.random.default_rng(4)
-    qf, gf = rng.normal(size=(37, 8)).astype(np.float32), rng.normal(size=(90, 8)).astype(np.float32)
+    qf = rng.normal(size=(37, 8)).astype(np.float32)
+    gf = rng.normal(size=(90, 8)).astype(np.float32)
     qp, gp = rng.integers(0, 10, 37), rng.integers(0, 10, 90)
     qc, gc = rng.integers(0, 3, 37), rng.integers(0, 3, 90)
     if metric == "cosine":
@@ -254,7 +252,8 @@ def test_evaluate_features_matches_distmat(metric, use_cython):
 def test_evaluate_features_torch_and_bad_input():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(5)
-    qf, gf = rng.normal(size=(20, 6)).astype(np.float32), rng.normal(size=(50, 6)).astype(np.float32)
+    qf = rng.normal(size=(20, 6)).astype(np.float32)
+    gf = rng.normal(size=(50, 6)).astype(np.float32)
     qp, gp = rng.integers(0, 5, 20), rng.integers(0, 5, 50)
     qc, gc = rng.integers(0, 2, 20), rng.integers(0, 2, 50)
     a = evaluate_features(torch.from_numpy(qf), torch.from_numpy(gf), torch.from_numpy(qp),

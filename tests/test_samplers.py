@@ -49,3 +49,17 @@ def test_identity_sampler_counts():
     idx = list(RandomIdentitySampler(samples, num_instances=4, seed=0))
     counts = Counter(samples[i].pid for i in idx)
     assert set(counts.values()) == {4} and len(counts) == 5
+
+
+def test_infinite_batch_sampler_spans_passes_with_full_batches():
+    from itertools import islice
+
+    from unreidusl.data.build import InfiniteBatchSampler
+
+    samples = make_samples(np.random.default_rng(3), n_ids=3, per_id=4)
+    sampler = RandomMultipleGallerySampler(samples, 4, seed=0)  # 12 indices per pass
+    batches = list(islice(iter(InfiniteBatchSampler(sampler, 8)), 6))  # 48 indices = 4 passes
+    assert all(len(b) == 8 for b in batches)
+    flat = [i for b in batches for i in b]
+    fresh = RandomMultipleGallerySampler(samples, 4, seed=0)
+    assert flat == [i for _ in range(4) for i in fresh]

@@ -30,9 +30,9 @@ def _neighbour_graph(dist: sp.csr_matrix, eps: float):
     Works on the CSR arrays directly: only the (usually few) entries with ``d <= eps`` are expanded.
     """
     n = dist.shape[0]
-    keep = dist.data <= eps
-    kept = np.flatnonzero(keep)
-    del keep
+    step = 1 << 22                                   # scan the data in slices: no nnz-sized mask
+    kept = np.concatenate([np.flatnonzero(dist.data[s:s + step] <= eps) + s
+                           for s in range(0, dist.data.shape[0], step)] or [np.zeros(0, np.int64)])
     rows = (np.searchsorted(dist.indptr, kept, side="right") - 1).astype(np.int64)
     cols = dist.indices[kept].astype(np.int64)
     off = rows != cols
@@ -41,7 +41,7 @@ def _neighbour_graph(dist: sp.csr_matrix, eps: float):
     indptr = np.zeros(n + 1, np.int64)
     np.cumsum(counts, out=indptr[1:])
     graph = sp.csr_matrix((np.ones(rows.shape[0], bool), cols, indptr), shape=(n, n))
-    diag = np.asarray(dist.diagonal(), dtype=np.float64)   # unstored diagonal -> 0 (sklearn's setdiag)
+    diag = np.asarray(dist.diagonal(), dtype=np.float64)   # unstored -> 0 (sklearn's setdiag)
     return graph, diag <= eps
 
 

@@ -1,4 +1,4 @@
-"""k-reciprocal Jaccard distance (Cluster Contrast's ``compute_jaccard_distance``), computed sparsely.
+"""k-reciprocal Jaccard distance (Cluster Contrast's ``compute_jaccard_distance``), sparse.
 
 Definitions (spec cluster-contrast §1.4; ``rank`` = kNN index matrix with K = ``search_k`` columns,
 default ``k1``, self normally in column 0):
@@ -13,16 +13,18 @@ default ``k1``, self normally in column 0):
 * Local query expansion when ``k2 != 1``: ``V'[i] = mean_{j in rank[i, :k2]} V[j]``.
 * ``m_ij = sum_c min(V'[i, c], V'[j, c])``, ``D_ij = max(0, 1 - m_ij / (2 - m_ij))``, ``D_ii = 0``.
 
-D < 1 only where rows i and j of V' share support, so the result is an N x N CSR matrix storing exactly
-the pairs with ``D < 1`` (explicit zeros included: the diagonal, identical rows); an unstored entry
-means D = 1.  Memory is O(N * nnz_row) and no N x N dense array is built:
+D < 1 only where rows i and j of V' share support, so the result is an N x N CSR matrix storing
+exactly the pairs with ``D < 1`` (explicit zeros included: the diagonal, identical rows); an
+unstored entry means D = 1.  Memory is O(N * nnz_row) and no N x N dense array is built:
 
 * reciprocity is a sorted-key membership test on the kNN graph, the expansion two sparse products
   (``R1 @ R2.T`` gives every overlap count, ``S @ R2`` unions the accepted sets);
 * V and the query expansion (``Q @ V``, Q = k2-row averaging operator) are sparse;
 * ``m`` is accumulated through the inverted index (CSC of V'): for a chunk of rows, every stored
-  ``(i, c)`` is expanded against the column list of ``c`` and ``min`` values are scatter-added into a
-  small ``rows x N`` buffer that stays in cache.
+  ``(i, c)`` is expanded against the column list of ``c`` and ``min`` values are scatter-added
+  into a small ``rows x N`` buffer that stays in cache.  Cost: ``sum_c nnz(column c)^2``
+  scatter-adds.  V' entries enter the mins rounded to float32 (the original keeps V in float32)
+  and are summed in float64; D agrees with a float64 evaluation to ~1e-7.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ def _pattern(indptr, indices, n):
 
 
 def reciprocal_sets(rank: np.ndarray, width: int) -> sp.csr_matrix:
-    """0/1 CSR matrix of ``R(i, width - 1)``: j in ``rank[i, :width]`` and i in ``rank[j, :width]``."""
+    """0/1 CSR of ``R(i, width - 1)``: j in ``rank[i, :width]`` and i in ``rank[j, :width]``."""
     n = rank.shape[0]
     width = min(width, rank.shape[1])
     cols = np.sort(rank[:, :width], axis=1).astype(np.int64)
@@ -96,8 +98,8 @@ def _sqnorms(x):
     return np.einsum("ij,ij->i", x, x).astype(np.float64)
 
 
-def _encode(x, expanded, dist2, rank, encode_dist):
-    """V as CSR float64: row-wise softmax of -d over R*(i)."""
+def _encode(x, expanded, dist2, rank, encode_dist, norm=None):
+    """V as CSR float64: row-wise softmax of -d over R*(i) (d divided by ``norm[i]`` if given)."""
     n = rank.shape[0]
     rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(expanded.indptr))
     cols = expanded.indices.astype(np.int64)
@@ -120,6 +122,8 @@ def _encode(x, expanded, dist2, rank, encode_dist):
             d[miss] = np.maximum(nrm[r] + nrm[c] - 2.0 * _pair_dots(x, r, c), 0.0)
     else:
         raise ValueError(f"encode_dist must be 'sqeuclidean' or 'dot', got {encode_dist!r}")
+    if norm is not None:
+        d /= norm[rows]
     nonempty = np.flatnonzero(np.diff(expanded.indptr) > 0)
     starts = expanded.indptr[nonempty]
     dmin = np.full(n, 0.0)
@@ -140,33 +144,44 @@ def _query_expansion(v, rank, k2):
     return out
 
 
-def _jaccard_from_v(v, max_dist, acc_elems=_ACC_ELEMS):
-    """Sparse D from the (query-expanded) V; see module docstring for the method."""
+def _jaccard_from_v(v, max_dist, acc_elems=_ACC_ELEMS, rows=None):
+    """Sparse D from the (query-expanded) V; see module docstring for the method.
+
+    ``rows=(start, stop)`` computes only those rows (a ``(stop - start) x N`` result)."""
     n = v.shape[0]
+    row0, row1 = (0, n) if rows is None else (int(rows[0]), int(rows[1]))
+    if not 0 <= row0 <= row1 <= n:
+        raise ValueError(f"rows must satisfy 0 <= start <= stop <= {n}, got {rows}")
+    nr = row1 - row0
     v.eliminate_zeros()
     v.sort_indices()
     vc = v.tocsc()                                       # inverted index, rows ascending per column
     vc.sort_indices()
-    rows_per = max(1, min(n, acc_elems // max(n, 1)))
+    rows_per = max(1, min(n, max(16, acc_elems // max(n, 1))))
     itype = np.int32 if max(vc.nnz, rows_per * n) < np.iinfo(np.int32).max else np.int64
     colptr = vc.indptr.astype(np.int64)
-    colrows = vc.indices.astype(itype)
-    colvals = vc.data
+    # inverted index packed as (row int32, value float32) pairs: one 8-byte gather per triple.
+    # Values are rounded to float32 (as in the original), sums are accumulated in float64.
+    packed = np.empty((vc.nnz, 2), np.int32)
+    packed[:, 0] = vc.indices
+    packed[:, 1] = vc.data.astype(np.float32).view(np.int32)
+    packed = packed.view(np.int64).ravel()
     indptr = v.indptr.astype(np.int64)
-    cols, vals = v.indices, v.data
+    cols, vals = v.indices, v.data.astype(np.float32)
     trip = np.diff(colptr)[cols]                         # partners of every stored (i, c)
+    del vc
     # Output buffers sized by an upper bound (triples + diagonal): only the pages written are
     # touched, so the resident size is the real output; the tail is released at the end.
-    cap = int(min(int(trip.sum()) + n, n * n))
+    cap = int(min(int(trip[indptr[row0]:indptr[row1]].sum()) + nr, nr * n))
     out_j = np.empty(cap, np.int32)
     out_d = np.empty(cap, np.float32)
     size = 0
     acc = np.zeros(rows_per * n)
     mark = np.zeros(rows_per * n, bool)
     limit = 1.0 if max_dist is None else float(max_dist)
-    counts = np.zeros(n, np.int64)
-    for r0 in range(0, n, rows_per):
-        r1 = min(n, r0 + rows_per)
+    counts = np.zeros(nr, np.int64)
+    for r0 in range(row0, row1, rows_per):
+        r1 = min(row1, r0 + rows_per)
         e0, e1 = indptr[r0], indptr[r1]
         cn = trip[e0:e1]
         total = int(cn.sum())
@@ -175,12 +190,14 @@ def _jaccard_from_v(v, max_dist, acc_elems=_ACC_ELEMS):
             # partner positions in the inverted index: the whole column list of each (i, c)
             q = np.arange(total, dtype=itype)
             q += np.repeat((colptr[cols[e0:e1]] - (np.cumsum(cn) - cn)).astype(itype), cn)
-            mins = np.repeat(vals[e0:e1], cn)
-            np.minimum(mins, np.take(colvals, q), out=mins)
-            key = np.repeat(np.repeat(local, np.diff(indptr[r0:r1 + 1])), cn)
-            key += np.take(colrows, q)
+            partner = np.take(packed, q).view(np.int32)
             del q
-            np.add.at(acc, key, mins)                    # m_ij for the chunk's rows
+            mins = np.repeat(vals[e0:e1], cn)
+            np.minimum(mins, partner[1::2].view(np.float32), out=mins)
+            key = np.repeat(np.repeat(local, np.diff(indptr[r0:r1 + 1])), cn)
+            key += partner[0::2]
+            del partner
+            np.add.at(acc, key, mins.astype(np.float64))  # m_ij for the chunk's rows
             mark[key] = True
             del key, mins
         mark[local + np.arange(r0, r1, dtype=itype)] = True   # D_ii is always stored
@@ -198,20 +215,21 @@ def _jaccard_from_v(v, max_dist, acc_elems=_ACC_ELEMS):
         dist[is_diag] = 0.0
         keep = ((dist < 1.0) & (dist <= limit)) | is_diag
         kept = np.flatnonzero(keep)
-        counts[r0:r1] = np.diff(np.searchsorted(kept, np.append(bounds, nz.shape[0])))
+        counts[r0 - row0:r1 - row0] = np.diff(
+            np.searchsorted(kept, np.append(bounds, nz.shape[0])))
         out_j[size:size + kept.shape[0]] = j[kept]
         out_d[size:size + kept.shape[0]] = dist[kept]
         size += kept.shape[0]
-    del acc, mark, vc, colrows, colvals, trip
+    del acc, mark, packed, trip
     out_j.resize(size, refcheck=False)                   # shrinking: no copy, tail released
     out_d.resize(size, refcheck=False)
-    indptr_out = np.zeros(n + 1, np.int64)
+    indptr_out = np.zeros(nr + 1, np.int64)
     np.cumsum(counts, out=indptr_out[1:])
     if size < np.iinfo(np.int32).max:
         indptr_out = indptr_out.astype(np.int32)
     else:
         out_j = out_j.astype(np.int64)
-    out = sp.csr_matrix((out_d, out_j, indptr_out), shape=(n, n), copy=False)
+    out = sp.csr_matrix((out_d, out_j, indptr_out), shape=(nr, n), copy=False)
     out.has_sorted_indices = True
     return out
 
@@ -228,7 +246,7 @@ def _columns(n, k1, k2, search_k):
 
 def jaccard_distance(features, k1: int = 30, k2: int = 6, knn_backend: str = "torch",
                      search_k=None, *, encode_dist: str = "sqeuclidean", max_dist=None,
-                     knn=None, device=None) -> sp.csr_matrix:
+                     knn=None, device=None, encode_norm=None, rows=None) -> sp.csr_matrix:
     """k-reciprocal Jaccard distance as an N x N CSR float32 matrix (see module docstring).
 
     Args:
@@ -242,6 +260,10 @@ def jaccard_distance(features, k1: int = 30, k2: int = 6, knn_backend: str = "to
             the diagonal is always stored.
         knn: optional precomputed ``(dist2, idx)`` from ``knn_search`` with >= ``search_k`` columns.
         device: torch device for the kNN.
+        encode_norm: optional ``[N]`` positive divisors: row i of V uses ``d_ij / encode_norm[i]``
+            (the row-max normalisation of the original re-ranking).
+        rows: optional ``(start, stop)``: compute only these rows of D (``(stop - start) x N``);
+            the sets and V still use all N items.
 
     Returns:
         ``scipy.sparse.csr_matrix`` float32, sorted indices; stored = all pairs with ``D < 1`` (and
@@ -257,14 +279,22 @@ def jaccard_distance(features, k1: int = 30, k2: int = 6, knn_backend: str = "to
         dist2, rank = knn_search(features, k=kcols, backend=knn_backend, device=device)
     else:
         dist2, rank = (np.asarray(a) for a in knn)
+        if rank.shape != (n, rank.shape[1]) or rank.shape[1] < kcols or dist2.shape != rank.shape:
+            raise ValueError(f"knn must be (dist2, idx) of shape [N, >= {kcols}], got "
+                             f"{dist2.shape} and {rank.shape}")
         dist2, rank = dist2[:, :kcols], rank[:, :kcols]
     rank = np.ascontiguousarray(rank, dtype=np.int64)
     expanded = _expanded_sets(rank, k1)
-    v = _encode(features, expanded, dist2, rank, encode_dist)
+    if encode_norm is not None:
+        encode_norm = np.asarray(encode_norm, dtype=np.float64).reshape(-1)
+        if encode_norm.shape[0] != n or not np.all(encode_norm > 0):
+            raise ValueError(f"encode_norm must hold {n} positive values, got shape "
+                             f"{encode_norm.shape}")
+    v = _encode(features, expanded, dist2, rank, encode_dist, encode_norm)
     del expanded
     if k2 != 1:
         v = _query_expansion(v, rank, k2)
-    return _jaccard_from_v(v, max_dist)
+    return _jaccard_from_v(v, max_dist, rows=rows)
 
 
 def jaccard_distance_dense_reference(features, k1: int = 30, k2: int = 6, search_k=None,

@@ -11,22 +11,24 @@ Memory is ``O(block * M + N * k)``; no ``N x M`` matrix is ever formed.
 Backends
 --------
 ``"torch"`` (default)
-    Blocked ``torch.mm`` (CPU or CUDA).  For a self-search the distance matrix is symmetric, so only the
-    tiles on and above the block diagonal are multiplied and each off-diagonal tile feeds the candidate
-    lists of both its row block and its column block (half the FLOPs).  The self distance is set to
-    exactly 0.
+    Blocked ``torch.mm`` (CPU or CUDA).  For a self-search the distance matrix is symmetric, so
+    only the tiles on and above the block diagonal are multiplied and each off-diagonal tile feeds
+    the candidate lists of both its row block and its column block (half the FLOPs).  The self
+    distance is set to exactly 0.
 ``"numpy"``
-    The same blocked algorithm with numpy/BLAS only (no torch import; useful where importing torch is
-    too heavy).
+    The same blocked algorithm with numpy/BLAS only (no torch import; useful where importing
+    torch is too heavy).
 ``"faiss"``
-    ``faiss.knn`` on the CPU, or a ``GpuIndexFlatL2`` when faiss was built with GPUs and ``device`` is
-    CUDA.  faiss distances are used as returned (not clamped, self distance not forced to 0).
+    ``faiss.knn`` on the CPU, or a ``GpuIndexFlatL2`` when faiss was built with GPUs and ``device``
+    is CUDA.  Distances are clamped at 0 and the self distance is set to 0, as for the other
+    backends.
 ``"auto"``
     ``"faiss"`` if it can be imported, else ``"torch"``.
 
-Exact ties: every backend keeps ``k + 1`` candidates.  Rows whose ``k``-th and ``(k+1)``-th candidate
-distances are equal (a tie straddling the cut) are recomputed against the whole database and ordered by
-``(d, j)``, so the documented tie rule holds whatever order the backend's top-k returns.
+Exact ties: every backend keeps ``k + 1`` candidates.  Rows whose ``k``-th and ``(k+1)``-th
+candidate distances are equal (a tie straddling the cut) are recomputed against the whole database
+and ordered by ``(d, j)``, so the documented tie rule holds whatever order the backend's top-k
+returns.
 """
 from __future__ import annotations
 
@@ -103,8 +105,11 @@ class _TorchOps:
         return v, i.add_(offset)
 
     def topk_cols(self, d, kk, offset):
-        v, i = self.t.topk(d, kk, dim=0, largest=False, sorted=False)
-        return v.t().contiguous(), i.t().add_(offset).contiguous()
+        v, i = self.t.topk(d.t().contiguous(), kk, dim=1, largest=False, sorted=False)
+        return v, i.add_(offset)
+
+    def amax(self, d, dim):
+        return d.amax(dim).to("cpu").numpy()
 
     def merge_many(self, pieces, kk):
         if len(pieces) == 1:
@@ -117,7 +122,8 @@ class _TorchOps:
         return v, self.t.gather(i, 1, pos)
 
     def to_np(self, v, i):
-        return v.to("cpu").numpy().astype(np.float32, copy=False), i.to("cpu").numpy().astype(np.int64)
+        return (v.to("cpu").numpy().astype(np.float32, copy=False),
+                i.to("cpu").numpy().astype(np.int64))
 
 
 class _NumpyOps:
@@ -148,6 +154,9 @@ class _NumpyOps:
     def topk_cols(self, d, kk, offset):
         return self.topk_rows(np.ascontiguousarray(d.T), kk, offset)
 
+    def amax(self, d, dim):
+        return d.max(axis=dim)
+
     def merge_many(self, pieces, kk):
         if len(pieces) == 1:
             return pieces[0]
@@ -162,8 +171,10 @@ class _NumpyOps:
         return v.astype(np.float32, copy=False), i.astype(np.int64, copy=False)
 
 
-def _blocked_candidates(ops, q, db, self_search, kk, block):
-    """Top-``kk`` candidates (unsorted) per query row with blocked distance tiles."""
+def _blocked_candidates(ops, q, db, self_search, kk, block, row_max=None):
+    """Top-``kk`` candidates (unsorted) per query row with blocked distance tiles.
+
+    ``row_max`` (float32 [N], optional) is updated in place with each row's largest distance."""
     n, m = q.shape[0], db.shape[0]
     qn = ops.sqnorm(q)
     if self_search:
@@ -183,6 +194,10 @@ def _blocked_candidates(ops, q, db, self_search, kk, block):
                 d = ops.dist(q[s:e], qn[s:e], q[s2:e2], qn[s2:e2])
                 if bj == bi:
                     ops.zero_diag(d)
+                if row_max is not None:
+                    np.maximum(row_max[s:e], ops.amax(d, 1), out=row_max[s:e])
+                    if bj != bi:
+                        np.maximum(row_max[s2:e2], ops.amax(d, 0), out=row_max[s2:e2])
                 add(bi, ops.topk_rows(d, min(kk, e2 - s2), s2))
                 if bj != bi:
                     add(bj, ops.topk_cols(d, min(kk, e - s), s))
@@ -197,6 +212,8 @@ def _blocked_candidates(ops, q, db, self_search, kk, block):
         for s in range(0, n, block):
             e = min(s + block, n)
             d = ops.dist(q[s:e], qn[s:e], db, dbn)
+            if row_max is not None:
+                np.maximum(row_max[s:e], ops.amax(d, 1), out=row_max[s:e])
             out.append(ops.to_np(*ops.topk_rows(d, kk, 0)))
             del d
     vals = np.concatenate([o[0] for o in out], 0)
@@ -223,7 +240,7 @@ def _sort_and_fix_ties(vals, idx, k, recompute_row):
     return np.ascontiguousarray(vals[:, :k]), np.ascontiguousarray(idx[:, :k])
 
 
-def _faiss_candidates(q, db, kk, device, self_search):
+def _faiss_candidates(q, db, kk, device):
     faiss = _import_faiss()
     dev = str(device) if device is not None else "cpu"
     if dev.startswith("cuda") and getattr(faiss, "get_num_gpus", lambda: 0)() > 0:
@@ -240,21 +257,25 @@ def _faiss_candidates(q, db, kk, device, self_search):
 
 
 def knn_search(query, database=None, k: int = 30, backend: str = "torch", block_size=None,
-               device=None):
+               device=None, return_max: bool = False):
     """Exact kNN under squared L2 (see module docstring).
 
     Args:
         query: ``[N, d]`` float32 array or tensor.
-        database: ``[M, d]``; ``None`` (or the very same object) means a self-search, in which self is
-            normally column 0 (it is the first of the rows at distance 0).
+        database: ``[M, d]``; ``None`` (or the very same object) means a self-search, in which
+            self is normally column 0 (it is the first of the rows at distance 0).
         k: neighbours per row; clipped to ``M``.
         backend: ``"torch"`` | ``"numpy"`` | ``"faiss"`` | ``"auto"``.
-        block_size: tile edge (self-search) or query rows per block; default 4096 on CPU, 8192 on GPU.
+        block_size: tile edge (self-search) or query rows per block; default 4096 on CPU, 8192 on
+            GPU.
         device: torch device for the torch backend (default: the query tensor's device, else CPU);
             for faiss, a CUDA device selects the GPU index when faiss has GPUs.
+        return_max: also return ``max_dist2 [N] float32``, each row's largest distance to the whole
+            database (tracked in the same blocked pass; one extra NumPy pass with faiss).
 
     Returns:
         ``(dist2 [N, k] float32 ascending, idx [N, k] int64)``; ties broken by smaller index.
+        With ``return_max``: ``(dist2, idx, max_dist2)``.
     """
     if backend not in _BACKENDS:
         raise ValueError(f"unknown knn backend {backend!r}; expected one of {_BACKENDS}")
@@ -263,7 +284,7 @@ def knn_search(query, database=None, k: int = 30, backend: str = "torch", block_
     self_search = database is None or database is query
     if device is None and _is_torch(query):
         device = query.device
-    qn = _to_numpy32(query) if backend != "torch" else None
+    q_np = _to_numpy32(query) if backend != "torch" else None
     if backend == "faiss":
         _import_faiss()
     n = query.shape[0]
@@ -276,16 +297,29 @@ def knn_search(query, database=None, k: int = 30, backend: str = "torch", block_
     kk = min(k + 1, m)
 
     if backend == "faiss":
-        q = qn
+        q = q_np
         db = q if self_search else _to_numpy32(database)
         _check_2d(q, db)
-        vals, idx = _faiss_candidates(q, db, kk, device, self_search)
+        vals, idx = _faiss_candidates(q, db, kk, device)
+        np.maximum(vals, 0.0, out=vals)
+        if self_search:
+            vals[idx == np.arange(n)[:, None]] = 0.0
+        dbn = np.einsum("ij,ij->i", db, db)
 
         def recompute_row(r):
-            d = ((db - q[r]) ** 2).sum(1, dtype=np.float32)
-            return d
+            d = np.maximum(dbn + float(q[r] @ q[r]) - 2.0 * (db @ q[r]), 0.0)
+            if self_search:
+                d[r] = 0.0
+            return d.astype(np.float32)
 
-        return _sort_and_fix_ties(vals, idx, k, recompute_row)
+        out = _sort_and_fix_ties(vals, idx, k, recompute_row)
+        if not return_max:
+            return out
+        row_max = np.zeros(n, np.float32)
+        _blocked_candidates(_NumpyOps(), q, db, self_search, 1,
+                            block_size or (4096 if self_search else max(1, (1 << 24) // m)),
+                            row_max)
+        return out + (row_max,)
 
     if backend == "torch":
         import torch
@@ -304,7 +338,8 @@ def knn_search(query, database=None, k: int = 30, backend: str = "torch", block_
         block = default_block
     else:  # query rows per block: a block of distances holds about default_block**2 floats
         block = max(1, default_block * default_block // m)
-    vals, idx = _blocked_candidates(ops, q, db, self_search, kk, block)
+    row_max = np.zeros(n, np.float32) if return_max else None
+    vals, idx = _blocked_candidates(ops, q, db, self_search, kk, block, row_max)
     dbn = ops.sqnorm(db)
 
     def recompute_row(r):
@@ -315,4 +350,5 @@ def knn_search(query, database=None, k: int = 30, backend: str = "torch", block_
             d = d.to("cpu").numpy()
         return np.asarray(d[0], dtype=np.float32)
 
-    return _sort_and_fix_ties(vals, idx, k, recompute_row)
+    out = _sort_and_fix_ties(vals, idx, k, recompute_row)
+    return out + (row_max,) if return_max else out

@@ -138,6 +138,38 @@ _C.TEST.METRIC = "euclidean"
 _C.TEST.MAX_RANK = 50
 # Use the compiled (Cython) rank evaluator when it is built.
 _C.TEST.USE_CYTHON = True
+# "auto": camera-free protocol iff all query/gallery camera ids are equal; "true" / "false" force it.
+_C.TEST.CAMERA_FREE = "auto"
+# k-reciprocal re-ranking (Zhong et al. 2017): F = (1 - LAMBDA) * Jaccard + LAMBDA * original.
+_C.TEST.RERANK = CN()
+# Report the re-ranked metrics (the plain ones are logged too, as plain_* metrics).
+_C.TEST.RERANK.ENABLED = False
+# Size of the k-reciprocal neighbourhood (k1 + 1 nearest items, self included).
+_C.TEST.RERANK.K1 = 20
+# Local query expansion over the K2 nearest items (1 = off).
+_C.TEST.RERANK.K2 = 6
+# Weight of the original (row-max normalised) distance in the re-ranked distance.
+_C.TEST.RERANK.LAMBDA = 0.3
+# kNN backend of the re-ranking: "torch", "numpy", "faiss" or "auto".
+_C.TEST.RERANK.KNN_BACKEND = "torch"
+# TOC: query/gallery pairs overlapping in time (matrix given to ReidEvaluator) never match (+inf).
+_C.TEST.OVERLAP_CONSTRAINT = False
+# SCP: D += CCE_LAMBDA * [same camera] (matrix given to ReidEvaluator, else from camera ids).
+_C.TEST.CCE_OPTION = False
+# SCP weight lambda_c (AuxUSLReID training value; its test YAML used 0.03).
+_C.TEST.CCE_LAMBDA = 0.006
+# STS: D *= 1 + STR_LAMBDA * exp(-STR_GAMMA * P), P in [0, 1] given to ReidEvaluator.
+_C.TEST.STR_OPTION = False
+# STS weight lambda_s.
+_C.TEST.STR_LAMBDA = 0.6
+# STS decay gamma.
+_C.TEST.STR_GAMMA = 8.0
+# Rank-list and CMC pictures after each evaluation, written to OUTPUT_DIR/visualize/.
+_C.TEST.VISUALIZE = CN()
+# Write the pictures (also done on demand by tools/visualize.py).
+_C.TEST.VISUALIZE.ENABLED = False
+# Number of queries (evenly spread over the queries with a true match) to draw rank lists for.
+_C.TEST.VISUALIZE.NUM_QUERIES = 8
 
 _C.LOG = CN()
 # Console/JSON/TensorBoard logging period in iterations.

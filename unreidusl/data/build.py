@@ -1,5 +1,4 @@
 """Builders that turn ``cfg`` into datasets and data loaders."""
-import logging
 import random
 from typing import Sequence
 
@@ -11,9 +10,6 @@ from .common import SampleDataset, collate_samples
 from .datasets import DATASET_REGISTRY, ReIDDataset, Sample
 from .samplers import SAMPLER_REGISTRY
 from .transforms import build_transforms
-
-logger = logging.getLogger(__name__)
-
 
 def build_dataset(cfg, name: str) -> ReIDDataset:
     dataset = DATASET_REGISTRY.get(name)(cfg.DATASETS.ROOT, cfg)
@@ -29,16 +25,12 @@ def _seed_worker(worker_id: int) -> None:
 
 
 def build_train_loader(cfg, samples: Sequence[Sample], epoch: int) -> DataLoader:
-    """P×K batches of pseudo-labelled ``samples``; every source of randomness is seeded by (SEED, epoch)."""
+    """Endless P×K batches of pseudo-labelled ``samples``; all randomness is seeded by (SEED, epoch)."""
     sampler = SAMPLER_REGISTRY.get(cfg.DATALOADER.SAMPLER)(samples, cfg.DATALOADER.NUM_INSTANCES, cfg.SEED)
     sampler.set_epoch(epoch)
-    batch_size = cfg.SOLVER.IMS_PER_BATCH
-    if len(sampler) < batch_size:
-        logger.warning("Only %d samples per pass for a batch of %d: batches will repeat samples",
-                       len(sampler), batch_size)
     return DataLoader(
         SampleDataset(samples, build_transforms(cfg, is_train=True), cfg.DATASETS.SKIP_CORRUPT),
-        batch_sampler=_RepeatingBatchSampler(sampler, batch_size),
+        batch_sampler=InfiniteBatchSampler(sampler, cfg.SOLVER.IMS_PER_BATCH),
         num_workers=cfg.DATALOADER.NUM_WORKERS,
         collate_fn=collate_samples,
         worker_init_fn=_seed_worker,
@@ -47,21 +39,23 @@ def build_train_loader(cfg, samples: Sequence[Sample], epoch: int) -> DataLoader
     )
 
 
-class _RepeatingBatchSampler(BatchSampler):
-    """Full batches only; a pass shorter than one batch is extended by further passes."""
+class InfiniteBatchSampler(BatchSampler):
+    """Full batches cut from an endless stream of sampler passes, so that one DataLoader iterator
+    (and its workers) serves a whole epoch however many passes it takes."""
 
     def __init__(self, sampler, batch_size: int) -> None:
         super().__init__(sampler, batch_size, drop_last=True)
 
     def __iter__(self):
-        indices = list(self.sampler)
-        while 0 < len(indices) < self.batch_size:
-            indices += list(self.sampler)
-        for start in range(0, len(indices) - self.batch_size + 1, self.batch_size):
-            yield indices[start:start + self.batch_size]
-
-    def __len__(self) -> int:
-        return max(1, len(self.sampler) // self.batch_size)
+        buffer: list = []
+        while True:
+            pass_indices = list(self.sampler)
+            if not pass_indices:
+                raise RuntimeError("The training sampler yields no index: the pseudo-labelled set is empty")
+            buffer.extend(pass_indices)
+            while len(buffer) >= self.batch_size:
+                yield buffer[:self.batch_size]
+                del buffer[:self.batch_size]
 
 
 def build_inference_loader(cfg, samples: Sequence[Sample], batch_size: int) -> DataLoader:

@@ -131,6 +131,7 @@ class SimpleTrainer(TrainerBase):
         self._data_loader, self._data_iter = loader, None
 
     def _next_batch(self):
+        """The next batch; a finite loader is restarted when exhausted."""
         if self._data_loader is None:
             raise RuntimeError("No training data loader: a hook must set trainer.data_loader before the step")
         for _ in range(2):

@@ -1,4 +1,4 @@
-from .evaluator import ReidEvaluator, format_metrics, pairwise_distance
+from .evaluator import ReidEvaluator, format_metrics
 from .extract import extract_features
 
-__all__ = ["ReidEvaluator", "extract_features", "format_metrics", "pairwise_distance"]
+__all__ = ["ReidEvaluator", "extract_features", "format_metrics"]

@@ -1,5 +1,16 @@
-"""Query/gallery evaluation of a model: features → distance → mAP / CMC / mINP."""
+"""Query/gallery evaluation of a model: features → chunked distances → mAP / CMC / mINP.
+
+Test distance, built from ``cfg.TEST`` and computed per chunk of queries (never Q x G at once):
+
+    D = metric(q, g)                                   (TEST.METRIC)
+    D = (1 - λ) · Jaccard + λ · D / rowmax              (TEST.RERANK.ENABLED, see rerank.py)
+    D = aux(D): TOC → +inf, SCP D += λ_c·S, STS D ⊙= 1 + λ_s·exp(−γ·P)  (aux_distance.py)
+
+The auxiliary terms act on the final (re-ranked) distance; AuxUSLReID applies them before its
+re-ranking, which then mixes constrained Q x G with unconstrained Q x Q / G x G distances.
+"""
 import logging
+import os
 from typing import Dict, Sequence
 
 import numpy as np
@@ -7,51 +18,133 @@ import torch
 from tabulate import tabulate
 
 from ..data import Sample, build_inference_loader
+from .aux_distance import AuxTerms, CameraMatch, ChunkedDistance
 from .extract import extract_features
-from .rank import evaluate_rank
+from .rank import evaluate_features
+from .rerank import ReRankedDistance
 
 logger = logging.getLogger(__name__)
 
 
-def pairwise_distance(qf: torch.Tensor, gf: torch.Tensor, metric: str) -> np.ndarray:
-    """``euclidean``: squared L2 ||q−g||² (= 2−2cos for unit features); ``cosine``: 1 − cos."""
-    if metric == "euclidean":
-        d = (qf.pow(2).sum(1, keepdim=True) + gf.pow(2).sum(1).unsqueeze(0)).addmm_(qf, gf.t(), alpha=-2)
-        return d.clamp_(min=0).numpy()
-    if metric == "cosine":
-        qn, gn = torch.nn.functional.normalize(qf, dim=1), torch.nn.functional.normalize(gf, dim=1)
-        return (1 - qn.mm(gn.t())).numpy()
-    raise ValueError(f"TEST.METRIC must be 'euclidean' or 'cosine', got {metric!r}")
+def parse_camera_free(value):
+    """``TEST.CAMERA_FREE`` → None ("auto"), True or False."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text == "auto":
+        return None
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ValueError(f"TEST.CAMERA_FREE must be 'auto', 'true' or 'false', got {value!r}")
+
+
+def _to_metrics(res) -> Dict[str, float]:
+    cmc = res["cmc"]
+    metrics = {"mAP": 100 * res["mAP"], "mINP": 100 * res["mINP"]}
+    for r in (1, 5, 10):
+        metrics[f"Rank-{r}"] = 100 * float(cmc[min(r, len(cmc)) - 1])
+    metrics["evaluator"] = res["impl"]
+    return metrics
 
 
 class ReidEvaluator:
-    def __init__(self, cfg, query: Sequence[Sample], gallery: Sequence[Sample]) -> None:
+    """Evaluates a model on ``query`` / ``gallery`` with the options of ``cfg.TEST``.
+
+    ``overlap`` (TOC), ``same_camera`` (SCP; default: from the camera ids) and ``plausibility``
+    (STS) are Q x G matrices in query / gallery order (dense, scipy sparse or lazy, see
+    ``aux_distance``); they are used only when their TEST switch is on.
+    """
+
+    def __init__(self, cfg, query: Sequence[Sample], gallery: Sequence[Sample], overlap=None,
+                 same_camera=None, plausibility=None) -> None:
         self.cfg = cfg
         self.query, self.gallery = list(query), list(gallery)
         if not self.query or not self.gallery:
-            raise ValueError(f"Cannot evaluate: {len(self.query)} query and {len(self.gallery)} gallery samples")
-        self.loader = build_inference_loader(cfg, self.query + self.gallery, cfg.TEST.IMS_PER_BATCH)
+            raise ValueError(f"Cannot evaluate: {len(self.query)} query and {len(self.gallery)} "
+                             f"gallery samples")
+        self.q_pids = np.array([s.pid for s in self.query])
+        self.g_pids = np.array([s.pid for s in self.gallery])
+        self.q_cams = np.array([s.camid for s in self.query])
+        self.g_cams = np.array([s.camid for s in self.gallery])
+        self.camera_free = parse_camera_free(cfg.TEST.CAMERA_FREE)
+        self.set_aux(overlap, same_camera, plausibility)
+        self.loader = build_inference_loader(cfg, self.query + self.gallery,
+                                             cfg.TEST.IMS_PER_BATCH)
+
+    def set_aux(self, overlap=None, same_camera=None, plausibility=None) -> None:
+        """Set the auxiliary matrices (checked against the enabled switches now)."""
+        t, shape = self.cfg.TEST, (len(self.query), len(self.gallery))
+        missing = [f"TEST.{key} is True but no {arg} matrix was given (ReidEvaluator(..., "
+                   f"{arg}=M), M of shape (num_query, num_gallery) = {shape})"
+                   for key, arg, m in (("OVERLAP_CONSTRAINT", "overlap", overlap),
+                                       ("STR_OPTION", "plausibility", plausibility))
+                   if t[key] and m is None]
+        if missing:
+            raise ValueError("; ".join(missing))
+        if t.CCE_OPTION and same_camera is None:
+            same_camera = CameraMatch(self.q_cams, self.g_cams)
+        self.aux = None
+        if t.OVERLAP_CONSTRAINT or t.CCE_OPTION or t.STR_OPTION:
+            self.aux = AuxTerms(
+                shape[0], shape[1], overlap=overlap if t.OVERLAP_CONSTRAINT else None,
+                same_camera=same_camera if t.CCE_OPTION else None,
+                plausibility=plausibility if t.STR_OPTION else None,
+                cce_lambda=t.CCE_LAMBDA, str_lambda=t.STR_LAMBDA, str_gamma=t.STR_GAMMA)
 
     def evaluate(self, model: torch.nn.Module) -> Dict[str, float]:
         feats = extract_features(model, self.loader, "query+gallery features")
-        qf, gf = feats[: len(self.query)], feats[len(self.query):]
-        dist = pairwise_distance(qf, gf, self.cfg.TEST.METRIC)
-        res = evaluate_rank(
-            dist,
-            np.array([s.pid for s in self.query]), np.array([s.pid for s in self.gallery]),
-            np.array([s.camid for s in self.query]), np.array([s.camid for s in self.gallery]),
-            max_rank=self.cfg.TEST.MAX_RANK, use_cython=self.cfg.TEST.USE_CYTHON,
-        )
-        cmc = res["cmc"]
-        metrics = {"mAP": 100 * res["mAP"], "mINP": 100 * res["mINP"]}
-        for r in (1, 5, 10):
-            metrics[f"Rank-{r}"] = 100 * float(cmc[min(r, len(cmc)) - 1])
-        metrics["evaluator"] = res["impl"]
+        return self.evaluate_features(feats[: len(self.query)], feats[len(self.query):])
+
+    def _rank(self, qf, gf, dist_fn):
+        t = self.cfg.TEST
+        return evaluate_features(qf, gf, self.q_pids, self.g_pids, self.q_cams, self.g_cams,
+                                 max_rank=t.MAX_RANK, metric=t.METRIC, dist_fn=dist_fn,
+                                 use_cython=t.USE_CYTHON, camera_free=self.camera_free)
+
+    def evaluate_features(self, qf, gf) -> Dict[str, float]:
+        """Metrics of given query / gallery features (the part of ``evaluate`` after extraction)."""
+        t = self.cfg.TEST
+        if qf.shape[0] != len(self.query) or gf.shape[0] != len(self.gallery):
+            raise ValueError(f"features for {qf.shape[0]} query / {gf.shape[0]} gallery items, "
+                             f"expected {len(self.query)} / {len(self.gallery)}")
+        dist = ChunkedDistance(qf, gf, t.METRIC, aux=self.aux)
+        res = self._rank(qf, gf, dist if self.aux is not None else None)
+        metrics = _to_metrics(res)
+        parts = [t.METRIC] + (self.aux.active if self.aux is not None else [])
+        if t.RERANK.ENABLED:
+            logger.info("%s", format_metrics(metrics, "Without re-ranking:"))
+            rr = ReRankedDistance(qf, gf, t.RERANK.K1, t.RERANK.K2, t.RERANK.LAMBDA, t.METRIC,
+                                  t.RERANK.KNN_BACKEND)
+            dist = ChunkedDistance(qf, gf, t.METRIC, base=rr, aux=self.aux)
+            res = self._rank(qf, gf, dist)
+            plain = {f"plain_{k}": v for k, v in metrics.items() if isinstance(v, float)}
+            metrics = {**_to_metrics(res), **plain}
+            parts.insert(1, "rerank")
+        metrics["distance"] = "+".join(parts)
+        cams = np.concatenate([self.q_cams, self.g_cams])
+        camera_free = (self.camera_free if self.camera_free is not None
+                       else bool(np.all(cams == cams[0])))
+        metrics["camera_free"] = camera_free
+        if t.VISUALIZE.ENABLED:
+            self.visualize(dist, res["cmc"], metrics, t.VISUALIZE.NUM_QUERIES, camera_free)
         return metrics
+
+    def visualize(self, dist, cmc, metrics, num_queries, camera_free, out_dir=None):
+        """Rank lists and the CMC curve into ``out_dir`` (default OUTPUT_DIR/visualize)."""
+        from .visualize import visualize_ranking  # noqa: PLC0415 - Pillow only when used
+
+        out_dir = out_dir or os.path.join(self.cfg.OUTPUT_DIR, "visualize")
+        title = (f"CMC ({metrics['distance']}): mAP {metrics['mAP']:.1f}%, "
+                 f"R1 {metrics['Rank-1']:.1f}%")
+        return visualize_ranking(dist, self.query, self.gallery, cmc, out_dir, num_queries,
+                                 camera_free=camera_free, title=title)
 
 
 def format_metrics(metrics: Dict[str, float], title: str = "") -> str:
     keys = ["mAP", "Rank-1", "Rank-5", "Rank-10", "mINP", "evaluator"]
-    row = [f"{metrics[k]:.2f}" if isinstance(metrics.get(k), float) else metrics.get(k) for k in keys]
+    row = [f"{metrics[k]:.2f}" if isinstance(metrics.get(k), float) else metrics.get(k)
+           for k in keys]
     table = tabulate([row], headers=keys, tablefmt="github")
     return f"{title}\n{table}" if title else table

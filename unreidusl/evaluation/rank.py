@@ -89,10 +89,13 @@ def _dist_dtype(dtype):
 
 def _check_shapes(dist_shape, q_pids, g_pids, q_camids, g_camids):
     if len(dist_shape) != 2:
-        raise ValueError(f"distmat must be 2-D (num_query, num_gallery), got shape {tuple(dist_shape)}")
+        raise ValueError(f"distmat must be 2-D (num_query, num_gallery), got shape "
+                         f"{tuple(dist_shape)}")
     nq, ng = dist_shape
-    for name, arr, n, what in (("q_pids", q_pids, nq, "rows"), ("q_camids", q_camids, nq, "rows"),
-                               ("g_pids", g_pids, ng, "columns"), ("g_camids", g_camids, ng, "columns")):
+    for name, arr, n, what in (("q_pids", q_pids, nq, "rows"),
+                               ("q_camids", q_camids, nq, "rows"),
+                               ("g_pids", g_pids, ng, "columns"),
+                               ("g_camids", g_camids, ng, "columns")):
         if arr.shape[0] != n:
             raise ValueError(f"{name} has shape {arr.shape} but distmat has shape "
                              f"{tuple(dist_shape)} ({n} {what})")
@@ -217,7 +220,8 @@ def _feature_chunks(qf, gf, metric, chunk_size):
             if metric == "cosine":
                 d = 1.0 - q @ gf.t()
             else:
-                d = torch.addmm(g2.unsqueeze(0), q, gf.t(), alpha=-2.0).add_((q * q).sum(1, keepdim=True))
+                d = torch.addmm(g2.unsqueeze(0), q, gf.t(), alpha=-2.0)
+                d.add_((q * q).sum(1, keepdim=True))
                 d.clamp_(min=0)
             yield s, d.cpu().numpy()
         return

@@ -16,8 +16,7 @@ import numpy as np
 
 __all__ = ["rank_chunk_numpy"]
 
-_SPARSE_MAX = 2048  # float32 rows with at most this many candidates use the vectorised path
-_PASSES_MIN_CAND = 4096  # per-row path: counting passes need this many candidates ...
+_PASSES_MIN_CAND = 4096  # counting passes need this many candidates ...
 _PASSES_MAX_POS = 40  # ... and at most this many positives; otherwise sort the candidates
 
 
@@ -31,62 +30,20 @@ def _positive_ranks(row, pos):
     num_pos, num_cand = pos.size, cand.size
     if num_pos > _PASSES_MAX_POS or num_cand < _PASSES_MIN_CAND:
         # sort the short (or heavily queried) candidate list once: O(K log K + P log K)
-        sorted_cand = np.sort(cand)
-        lt = np.searchsorted(sorted_cand, pd, side="left")
-        le = np.searchsorted(sorted_cand, pd, side="right")
+        cand.sort()  # cand is a fresh array
+        lt = cand.searchsorted(pd, side="left")
+        le = cand.searchsorted(pd, side="right")
     else:
         # few positives, many candidates: two vectorised counting passes per positive, O(P K)
         lt = np.fromiter((np.count_nonzero(cand < v) for v in pd), np.int64, num_pos)
         le = np.fromiter((np.count_nonzero(cand <= v) for v in pd), np.int64, num_pos)
-    tied = np.flatnonzero(le - lt > 1)  # another item shares this positive's distance
-    for j in tied:  # rare: add the equal items with a smaller gallery index
-        lt[j] += np.count_nonzero(row[:pos[j]] == pd[j])
+    le -= lt
+    if le.max() > 1:  # another item shares a positive's distance (rare)
+        for j in np.flatnonzero(le > 1):  # add the equal items with a smaller gallery index
+            lt[j] += np.count_nonzero(row[:pos[j]] == pd[j])
     lt += 1
     lt.sort()
     return lt
-
-
-def _mono32(vals):
-    """Order-preserving map of float32 (no NaN) to int64 in [0, 2**32); -0.0 == +0.0."""
-    bits = (vals + np.float32(0.0)).view(np.int32).astype(np.int64)  # canonical +0.0
-    return np.where(bits >= 0, bits, bits ^ 0x7FFFFFFF) + (1 << 31)
-
-
-def _sparse_rows_f32(dist, pos_q, pos_g, junk_q, junk_g, npos, out):
-    """Vectorised ranks for float32 rows with few candidates; returns the rows left to do.
-
-    All candidates (d <= max positive distance, junk excluded) of the chunk get the key
-    ``(row << 32) | mono(d)``; one sort and two ``searchsorted`` calls give, per positive,
-    the number of valid items with a smaller / not larger distance in its row.
-    """
-    num_q, num_g = dist.shape
-    valid = npos > 0
-    pd = dist[pos_q, pos_g]
-    dmax = np.full(num_q, np.nan, np.float32)  # NaN: no candidates for rows without positives
-    dmax[valid] = np.maximum.reduceat(pd, (np.cumsum(npos) - npos)[valid])
-    mask = dist <= dmax[:, None]
-    mask[junk_q, junk_g] = False
-    sparse = valid & (np.count_nonzero(mask, axis=1) <= _SPARSE_MAX)
-    mask[~sparse] = False  # dense rows are left to the per-row path
-    cand = np.flatnonzero(mask)
-    del mask
-    cand_q = cand // num_g
-    num_cand = np.bincount(cand_q, minlength=num_q)
-    keys = (cand_q << 32) | _mono32(dist.ravel()[cand])
-    keys.sort()
-    seg = np.cumsum(num_cand) - num_cand  # first key of each row
-    sel = sparse[pos_q]
-    q, g, v = pos_q[sel], pos_g[sel], pd[sel]
-    pkeys = (q << 32) | _mono32(v)
-    lt = np.searchsorted(keys, pkeys, side="left") - seg[q]
-    le = np.searchsorted(keys, pkeys, side="right") - seg[q]
-    for i in np.flatnonzero(le - lt > 1):  # rare ties: equal distance, smaller index, not junk
-        row = dist[q[i]]
-        jg = junk_g[junk_q == q[i]]
-        lt[i] += np.count_nonzero(row[:g[i]] == v[i]) - np.count_nonzero((jg < g[i]) & (row[jg] == v[i]))
-    ranks = np.sort((q << 32) | (lt + 1)) & 0xFFFFFFFF  # ascending ranks within each row
-    out[np.flatnonzero(sel)] = ranks
-    return np.flatnonzero(valid & ~sparse)
 
 
 def rank_chunk_numpy(dist, q_pids, q_cams, g_pids, g_cams, g_order, lo, hi, camera_free,
@@ -124,17 +81,16 @@ def rank_chunk_numpy(dist, q_pids, q_cams, g_pids, g_cams, g_order, lo, hi, came
     pos_q = qrow[is_pos]
     pos_start = np.cumsum(npos) - npos
     ranks = np.zeros(pos_q.size, np.int64)  # ascending ranks of each query's positives
-    todo = np.flatnonzero(npos)
-    if dist.dtype == np.float32 and todo.size:
-        todo = _sparse_rows_f32(dist, pos_q, flat[is_pos], qrow[~is_pos], flat[~is_pos], npos,
-                                ranks)
-    for b in todo:
-        s, m, e = starts[b], starts[b] + npos[b], starts[b + 1]
+    bounds = zip(starts[:-1].tolist(), (starts[:-1] + npos).tolist(), starts[1:].tolist(),
+                 pos_start.tolist())  # plain ints: cheaper slicing in the loop
+    for b, (s, m, e, p) in enumerate(bounds):
+        if m == s:
+            continue  # no positive: skipped query
         row = dist[b]
         if e > m:  # hide junk: NaN compares false everywhere
             row = row.copy()
             row[flat[m:e]] = np.nan
-        ranks[pos_start[b]:pos_start[b] + npos[b]] = _positive_ranks(row, flat[s:m])
+        ranks[p:p + m - s] = _positive_ranks(row, flat[s:m])
     # vectorised AP / INP / first rank over all positives of the chunk
     valid = npos > 0
     pos_j = np.arange(pos_q.size) - np.repeat(pos_start, npos) + 1  # 1..P within each query

@@ -79,8 +79,10 @@ def make_synthetic(root: Union[str, Path] = "datasets", fmt: str = "market1501",
     ``overrides`` replace :class:`WorldConfig` fields of the ``preset``.  ``workers`` only sets
     the number of rendering processes and never changes the output.  The dataset is written to
     a hidden temporary sibling and renamed into place, with a ``.synthetic_complete`` marker
-    (JSON of the parameters) written last; an existing complete folder with the same
-    parameters is returned untouched.
+    (JSON of the parameters) written last.  An existing complete folder with the same
+    parameters is returned untouched; one with other parameters (or without a marker) raises
+    ``FileExistsError`` unless ``overwrite=True``, which regenerates and replaces it (a folder
+    that does not look synthetic is never deleted).
     """
     layout = get_layout(fmt)
     cfg = resolve_config(preset, layout.world, overrides)
@@ -94,11 +96,14 @@ def make_synthetic(root: Union[str, Path] = "datasets", fmt: str = "market1501",
     }
     root = Path(root)
     target = root / layout.dirname
-    if _check_existing(target, wanted, overwrite):
+    if _check_existing(target, wanted, overwrite) and not overwrite:
         return target
 
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{layout.dirname}.partial-", dir=root))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the dataset should be a normal folder
     try:
         world = build_world(int(seed), cfg)
         plan = layout.plan(world)
@@ -108,7 +113,7 @@ def make_synthetic(root: Union[str, Path] = "datasets", fmt: str = "market1501",
             (tmp / rel).write_bytes(data)
         (tmp / META).write_bytes(_dump(build_meta(wanted, world, plan)))
         (tmp / MARKER).write_bytes(_dump(wanted))
-        if _check_existing(target, wanted, overwrite):  # a concurrent run finished first
+        if not overwrite and _check_existing(target, wanted, False):  # a concurrent run won
             shutil.rmtree(tmp, ignore_errors=True)
             return target
         try:

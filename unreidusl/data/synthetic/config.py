@@ -4,11 +4,18 @@ Every field is a plain JSON-able value (ints, floats, strings, tuples), so a res
 stored in the completion marker and compared later.  Times are in seconds unless a field says
 ``frames``; image sizes are ``(height, width)``.
 
-Difficulty knobs (raise them to make the world harder): ``style_strength`` (camera colour casts,
-exposure, blur, noise, resolution), ``id_color_jitter`` (per-identity palette variation),
-``view_consistency`` (lower = more viewpoint changes inside a camera), ``occlusion_prob``,
-``bad_crop_prob``, ``translate_jitter``, ``scale_jitter``, ``light_jitter`` and the palette sizes
-``num_upper_colors`` / ``num_lower_colors`` (smaller = more collisions).
+Difficulty knobs: ``style_strength`` (multiplies ``color_cast`` = white balance/hue/saturation,
+``exposure_var`` = exposure/gamma/contrast and ``optics`` = blur/noise/resolution loss),
+``background_strength`` (how camera-specific the scenes are), ``palette_skew`` and the palette
+sizes ``num_upper_colors`` / ``num_lower_colors`` (more skew / fewer colours = more collisions),
+``id_color_jitter``, ``view_consistency`` (lower = more viewpoint changes inside a camera),
+``occlusion_prob``, ``bad_crop_prob``, ``translate_jitter``, ``scale_jitter``, ``light_jitter``.
+
+Calibration of the "small" preset (Market-1501 layout, 362 queries, 2,255 gallery images): the
+colour-histogram baseline (``baseline.py``: 8x8x8 RGB histogram, Hellinger) reaches 14.8 % mAP
+for seed 0 (11.3-18.0 % over seeds 0-3) and a randomly initialised ResNet-18 (128x64 input,
+pooled features) about 13 % mAP / 28 % rank-1.  Colour histograms are very sensitive to the
+colour knobs: ``color_cast=1`` alone drops them to about 1 %.
 """
 from __future__ import annotations
 
@@ -49,10 +56,10 @@ class WorldConfig:
     junk_rate: float = 0.12  # chance that a test tracklet spawns a junk fragment tracklet
     # --- difficulty knobs -------------------------------------------------------------------
     style_strength: float = 1.0  # multiplies the three camera-style knobs below
-    color_cast: float = 0.3  # white balance, hue rotation, saturation
-    exposure_var: float = 0.3  # exposure, gamma, contrast, vertical light gradient
+    color_cast: float = 0.2  # white balance, hue rotation, saturation
+    exposure_var: float = 0.25  # exposure, gamma, contrast, vertical light gradient
     optics: float = 1.0  # blur, sensor noise, resolution loss
-    background_strength: float = 0.5  # 0 = flat grey scenes, 1 = full camera-specific scenes
+    background_strength: float = 0.35  # 0 = flat grey scenes, 1 = full camera-specific scenes
     id_color_jitter: float = 0.1
     palette_skew: float = 0.3  # exponent on palette weights: 1 = realistic skew, 0 = uniform
     num_upper_colors: int = 12
@@ -182,6 +189,11 @@ def resolve_config(preset: str = "small", world: str = "person",
         raise TypeError(f"unknown WorldConfig field(s) {unknown}; valid: {sorted(defaults)}")
     for k, v in overrides.items():
         values[k] = _coerce(k, v, defaults[k])
+    n_cams = values.get("num_cameras", defaults["num_cameras"])
+    for key in ("cams_per_id", "extra_cams_per_id"):  # fit the path lengths to fewer cameras
+        if key not in overrides:
+            lo, hi = values.get(key, defaults[key])
+            values[key] = (min(lo, n_cams), min(hi, n_cams))
     return dataclasses.replace(WorldConfig(), **values).validate()
 
 

@@ -42,7 +42,11 @@ def default_workers(num_images: int) -> int:
     """Use up to 4 processes for big jobs; a single one for small ones."""
     if num_images < 1500:
         return 1
-    return max(1, min(4, os.cpu_count() or 1))
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not available on every platform
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
 
 
 def render_plan(plan: Plan, out_dir: Path, workers: Optional[int] = None) -> int:

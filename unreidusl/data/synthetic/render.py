@@ -143,10 +143,12 @@ class Renderer:
             "fragment": None,
         }
         if r.random() < cfg.occlusion_prob or trk.kind == "false":
-            p["occluder"] = {
+            grey = r.uniform(30, 200)
+            size = r.uniform(0.2, 0.45) * (0.6 if cfg.world == "vehicle" else 1.0)
+            p["occluder"] = {  # a pole, something in front (bench, car) or a passer-by
                 "type": ["pole", "bottom", "side"][int(r.integers(3))],
-                "rgb": tuple(int(v) for v in r.integers(20, 230, size=3)),
-                "size": float(r.uniform(0.2, 0.45)), "pos": float(r.uniform(0.0, 1.0)),
+                "rgb": tuple(int(v) for v in np.clip(grey + r.normal(0, 35, size=3), 0, 255)),
+                "size": float(size), "pos": float(r.uniform(0.0, 1.0)),
                 "left": bool(r.random() < 0.5), "speed": float(r.uniform(-0.02, 0.02)),
             }
         if trk.kind == "junk":
@@ -219,7 +221,8 @@ class Renderer:
             img = img.filter(ImageFilter.GaussianBlur(st.blur))
         x = np.asarray(img, dtype=np.float32) * (1.0 / 255.0)
         m = _color_matrix(st, p["light"], p["tint"]).astype(np.float32)
-        x = x @ m.T
+        # x @ m.T without BLAS (safe in forked workers, identical on every machine)
+        x = x[..., 0:1] * m[:, 0] + x[..., 1:2] * m[:, 1] + x[..., 2:3] * m[:, 2]
         grad = 1.0 + st.light_grad * np.linspace(-0.5, 0.5, h, dtype=np.float32)
         x *= grad[:, None, None]
         x = (x - 0.5) * st.contrast + 0.5

@@ -153,7 +153,7 @@ def build_world(seed: int, cfg: WorldConfig) -> World:
 
 
 def world_summary(world: World) -> Dict[str, Any]:
-    """Counts and time statistics (used by tests and the CLI)."""
+    """Counts and time statistics of a world (for quick inspection)."""
     normal = [t for t in world.tracklets if t.kind == "normal"]
     per_cam: Dict[int, List[Tracklet]] = {}
     for t in normal:

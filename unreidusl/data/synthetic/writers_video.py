@@ -10,8 +10,9 @@ MARS: ``bbox_{train,test}/<pid4>/<pid4>C<c>T<tttt>F<fff>.jpg`` (``T`` counts the
 pid in a camera, ``F`` is 1-based); distractors (gallery-only identities and false detections)
 use pid ``0000``, junk fragments ``00-1`` (pid -1).  ``info/`` holds the name lists, the track
 tables ``[start, end, pid, cam]`` (1-based, inclusive rows into the name list, stored as double
-like MATLAB) and ``query_IDX`` (1-based rows of the test table; one query per test identity and
-camera).  MARS file names carry no time; ``synthetic_meta.json`` does.
+like MATLAB) and ``query_IDX`` (1-based rows of the test table; per test identity one tracklet
+per camera, as long as every query keeps a cross-camera positive among the gallery rows).  MARS
+file names carry no time; ``synthetic_meta.json`` does.
 """
 from __future__ import annotations
 
@@ -37,6 +38,28 @@ def mat_bytes(name: str, array: np.ndarray) -> bytes:
     data = bytearray(buf.getvalue())
     data[:116] = _MAT_HEADER.ljust(116, b" ")
     return bytes(data)
+
+
+def _mars_queries(world: World, test_rows: List[Tuple[str, Tracklet, int]]) -> List[int]:
+    """1-based query rows: per test identity, one tracklet per camera (cameras in seeded order)
+    as long as every query keeps a positive from another camera in the gallery."""
+    by_pid: Dict[int, Dict[int, List[int]]] = defaultdict(lambda: defaultdict(list))
+    for row, (_, trk, pid) in enumerate(test_rows):
+        if pid > 0:
+            by_pid[pid][trk.cam].append(row)
+    out: List[int] = []
+    for pid, per_cam in sorted(by_pid.items()):
+        r = make_rng(world.seed, "mquery", pid)
+        cam_of = {row: cam for cam, rows in per_cam.items() for row in rows}
+        remaining, chosen = set(cam_of), []
+        for cam in (sorted(per_cam)[int(i)] for i in r.permutation(len(per_cam))):
+            row = per_cam[cam][int(r.integers(len(per_cam[cam])))]
+            rest = remaining - {row}
+            if all(any(cam_of[g] != cam_of[q] for g in rest) for q in chosen + [row]):
+                chosen.append(row)
+                remaining = rest
+        out += [row + 1 for row in chosen]
+    return sorted(out)
 
 
 class DukeMTMCVideoReIDLayout:
@@ -109,12 +132,7 @@ class MARSLayout:
             arr = np.asarray(table, dtype=np.float64).reshape(-1, 4)
             plan.files[f"info/tracks_{split}_info.mat"] = mat_bytes(f"track_{split}_info", arr)
             tables[split] = ordered
-        per_id_cam: Dict[Tuple[int, int], List[int]] = defaultdict(list)
-        for row, (_, trk, pid) in enumerate(tables["test"]):
-            if pid > 0:
-                per_id_cam[(pid, trk.cam)].append(row)
-        qidx = sorted(rows_[int(make_rng(world.seed, "mquery", pid, cam).integers(len(rows_)))] + 1
-                      for (pid, cam), rows_ in per_id_cam.items())
+        qidx = _mars_queries(world, tables["test"])
         plan.files["info/query_IDX.mat"] = mat_bytes("query_IDX", np.asarray(qidx, dtype=np.float64))
         query_tids = {tables["test"][q - 1][1].tid for q in qidx}
         for rec in plan.records:  # bbox_test rows are query (query_IDX) or gallery

@@ -47,9 +47,20 @@ class ClusterContrast(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def frame_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Pooled backbone features [N, d] of frames [N, 3, H, W] (before the neck)."""
+        return self.pool(self.backbone(images)).flatten(1)
+
+    def embed(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Neck + L2 normalisation of pooled (for a tracklet: temporally averaged) features."""
+        return F.normalize(self.neck(pooled), dim=1)
+
     def extract(self, images: torch.Tensor) -> torch.Tensor:
-        feats = self.pool(self.backbone(images)).flatten(1)
-        return F.normalize(self.neck(feats), dim=1)
+        """Images [B, 3, H, W] or clips [B, T, 3, H, W] (temporal average pooling) → unit features."""
+        if images.dim() == 5:
+            b, t = images.shape[:2]
+            return self.embed(self.frame_features(images.flatten(0, 1)).view(b, t, -1).mean(1))
+        return self.embed(self.frame_features(images))
 
     def forward(self, batch):
         features = self.extract(batch["images"].to(self.device, non_blocking=True))

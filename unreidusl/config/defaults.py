@@ -49,6 +49,26 @@ _C.MODEL.LOSSES = CN()
 # Names in the LOSS registry, summed with the weights in WEIGHTS (default weight 1.0 each).
 _C.MODEL.LOSSES.NAME = ["ClusterContrastLoss"]
 _C.MODEL.LOSSES.WEIGHTS = []
+# Label smoothing ε of LabelSmoothingCrossEntropy and RLSCE.
+_C.MODEL.LOSSES.CE = CN()
+_C.MODEL.LOSSES.CE.EPSILON = 0.1
+# MTCluster's loss choice with AuxUSLReID's keys: ID_OPTION 1 CE, 2 LSCE, 3 RLSCE (ID_K nearest
+# clusters); TRI_OPTION 1 soft-margin batch-hard triplet, 2 WATL (TRI_MARGIN, TRI_LAMBDA).
+_C.MODEL.LOSSES.ID_OPTION = 3
+_C.MODEL.LOSSES.ID_K = 60
+_C.MODEL.LOSSES.TRI_OPTION = 2
+_C.MODEL.LOSSES.TRI_MARGIN = 0.5
+_C.MODEL.LOSSES.TRI_LAMBDA = -0.01
+
+# Mean teacher (MTCluster). L = (1−w_ce)·L_id + (1−w_tri)·L_tri + w_ce·L_softCE + w_tri·L_softTri;
+# the teacher follows θ_t ← α_g·θ_t + (1−α_g)·θ_s with α_g = min(1 − 1/(g+1), ALPHA), g = global step.
+# (The key names keep AuxUSLReID's spelling "WRIGHT".)
+_C.MUTUAL_TEACH = CN()
+_C.MUTUAL_TEACH.CE_SOFT_WRIGHT = 0.5
+_C.MUTUAL_TEACH.TRI_SOFT_WRIGHT = 0.8
+_C.MUTUAL_TEACH.ALPHA = 0.999
+# Also average the BN running statistics (buffers); AuxUSLReID averaged parameters only.
+_C.MUTUAL_TEACH.EMA_BUFFERS = True
 
 # ---------------------------------------------------------------------------------------------
 _C.INPUT = CN()
@@ -62,6 +82,8 @@ _C.INPUT.FLIP.PROB = 0.5
 _C.INPUT.PADDING = CN()
 _C.INPUT.PADDING.ENABLED = True
 _C.INPUT.PADDING.SIZE = 10
+# torchvision Pad mode: "constant" (zeros), "edge", "reflect" or "symmetric".
+_C.INPUT.PADDING.MODE = "constant"
 _C.INPUT.CJ = CN()
 _C.INPUT.CJ.ENABLED = False
 _C.INPUT.CJ.PROB = 0.8
@@ -74,6 +96,8 @@ _C.INPUT.REA = CN()
 _C.INPUT.REA.ENABLED = True
 _C.INPUT.REA.PROB = 0.5
 _C.INPUT.REA.VALUE = [0.485, 0.456, 0.406]
+# Clips: draw flip/crop/jitter/erasing once per clip (True) or per frame (False, as AuxUSLReID).
+_C.INPUT.CLIP_CONSISTENT = True
 
 # ---------------------------------------------------------------------------------------------
 _C.DATASETS = CN()
@@ -83,6 +107,23 @@ _C.DATASETS.TRAIN = "Market1501"
 _C.DATASETS.TEST = "Market1501"
 # Corrupt images: False stops with the file's name; True skips it with a warning.
 _C.DATASETS.SKIP_CORRUPT = False
+# "all" or "dense": dense cuts training tracklets into chunks of DENSE_STEP frames (last chunk longer).
+_C.DATASETS.MODE = "all"
+# Chunk length of the dense mode, in frames.
+_C.DATASETS.DENSE_STEP = 32
+# MARS: folder (under MARS/) with the training annotation train_name.txt + tracks_train_info.mat.
+_C.DATASETS.MARS_INFO = "info"
+# Cache scanned splits (DukeMTMC-VideoReID) outside the dataset folder; re-read when it changes.
+_C.DATASETS.USE_CACHE = True
+# Folder of the split caches; "" = $XDG_CACHE_HOME/unreidusl/splits (or ~/.cache/unreidusl/splits).
+_C.DATASETS.CACHE_DIR = ""
+# ListDataset: list files (relative to ROOT) with lines "<path>[,<path>...] <pid> <camid> [<t>[,<t>...]]".
+_C.DATASETS.LIST = CN()
+_C.DATASETS.LIST.TRAIN = ""
+_C.DATASETS.LIST.QUERY = ""
+_C.DATASETS.LIST.GALLERY = ""
+# First camera id used in the list files (0 or 1); cameras are stored 0-based.
+_C.DATASETS.LIST.CAMID_BASE = 0
 # The synthetic world (Synthetic* datasets): generated under ROOT/synthetic on first use.
 _C.DATASETS.SYNTHETIC = CN()
 _C.DATASETS.SYNTHETIC.AUTO_GENERATE = True
@@ -94,6 +135,18 @@ _C.DATALOADER.NUM_WORKERS = 2
 # Training sampler (SAMPLER registry) and K, the instances per pseudo-identity in a batch.
 _C.DATALOADER.SAMPLER = "RandomMultipleGallerySampler"
 _C.DATALOADER.NUM_INSTANCES = 4
+# Video: frames per training clip, and how they are drawn: "random" (a random window of
+# consecutive frames, cyclically padded when the tracklet is shorter) or "evenly" (one random
+# frame in each of TRAIN_SEQ_LEN equal segments).
+_C.DATALOADER.TRAIN_SEQ_LEN = 4
+_C.DATALOADER.TRAIN_SAMPLE = "random"
+# Video: frames per clip for clustering features ("random" window or "evenly" spaced centres).
+_C.DATALOADER.CLUSTER_SEQ_LEN = 32
+_C.DATALOADER.CLUSTER_SAMPLE = "random"
+# Video: clips drawn per tracklet for clustering (R); feature row i*R + r is draw r of tracklet i.
+_C.DATALOADER.CLUSTER_SAMPLE_MULTI = 1
+# Video: tracklets per clustering batch; 0 = max(1, CLUSTER.IMS_PER_BATCH // CLUSTER_SEQ_LEN).
+_C.DATALOADER.CLUSTER_BATCH_SIZE = 0
 
 # ---------------------------------------------------------------------------------------------
 _C.SOLVER = CN()

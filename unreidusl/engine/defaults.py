@@ -15,7 +15,7 @@ from ..solver import build_lr_scheduler, build_optimizer
 from ..utils.checkpoint import Checkpointer, CheckpointError, load_checkpoint, rng_state, set_rng_state
 from ..utils.env import epoch_seed, import_plugins, seed_all, set_deterministic
 from ..utils.logger import setup_logger
-from . import hooks
+from . import hooks, teacher_hooks
 from .train_loop import HOOK_REGISTRY, SimpleTrainer
 
 logger = logging.getLogger(__name__)
@@ -114,6 +114,10 @@ class DefaultTrainer(SimpleTrainer):
             hooks.PeriodicCheckpointer(cfg.SOLVER.CHECKPOINT_PERIOD),
             hooks.PeriodicWriter(cfg.OUTPUT_DIR, cfg.LOG.PERIOD, cfg.LOG.TENSORBOARD),
         ]
+        if hasattr(self.model, "relabelled_parameters"):
+            default.insert(1, teacher_hooks.RelabelledOptimizerState())
+        if hasattr(self.model, "update_teacher"):
+            default.insert(1, teacher_hooks.EMATeacher())
         return default + [HOOK_REGISTRY.get(name)(cfg, self) for name in cfg.HOOKS]
 
     def before_epoch(self) -> None:

@@ -1,4 +1,13 @@
 from .build import LOSS_REGISTRY, build_losses
 from .cluster_contrast import ClusterContrastLoss
+from .softmax_ce import (CrossEntropyLoss, LabelSmoothingCrossEntropy, RestrictedLabelSmoothingCrossEntropy,
+                         SoftCrossEntropyLoss, soft_cross_entropy)
+from .triplet import (SoftMarginTripletLoss, SoftTripletLoss, WeightAdaptiveTripletLoss,
+                      euclidean_dist, hard_example_mining)
 
-__all__ = ["LOSS_REGISTRY", "build_losses", "ClusterContrastLoss"]
+__all__ = [
+    "LOSS_REGISTRY", "build_losses", "ClusterContrastLoss", "CrossEntropyLoss", "LabelSmoothingCrossEntropy",
+    "RestrictedLabelSmoothingCrossEntropy", "SoftCrossEntropyLoss", "soft_cross_entropy",
+    "SoftMarginTripletLoss", "SoftTripletLoss", "WeightAdaptiveTripletLoss", "euclidean_dist",
+    "hard_example_mining",
+]

@@ -1,15 +1,5 @@
-import torch.nn.functional as F
-from torch import nn
-
+"""Cluster Contrast's loss: cross-entropy over memory logits x·Mᵀ/τ (InfoNCE over all C centroids)."""
 from .build import LOSS_REGISTRY
+from .softmax_ce import CrossEntropyLoss
 
-
-@LOSS_REGISTRY.register()
-class ClusterContrastLoss(nn.Module):
-    """L = (1/B) Σ_i −log softmax(x_i·Mᵀ/τ)[y_i]  (Cluster Contrast, InfoNCE over all C centroids)."""
-
-    def __init__(self, cfg=None) -> None:
-        super().__init__()
-
-    def forward(self, outputs, targets):
-        return F.cross_entropy(outputs["logits"], targets)
+ClusterContrastLoss = LOSS_REGISTRY.register(CrossEntropyLoss, name="ClusterContrastLoss")

@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..layers import resize_like_checkpoint
 from .build import MEMORY_REGISTRY
 
 UPDATE_MODES = ("momentum", "hard", "mean")
@@ -79,9 +80,7 @@ class ClusterMemory(nn.Module):
         self.features = mem
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        key = prefix + "features"
-        if key in state_dict:
-            self.features = torch.empty_like(state_dict[key], device=self.features.device)
+        resize_like_checkpoint(self, state_dict, prefix, ["features"])
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 

@@ -1,4 +1,7 @@
 from .build import META_ARCH_REGISTRY, build_model, resolve_device
 from .cluster_contrast import ClusterContrast, cluster_centroids
+from .encoder import Encoder
+from .mt_cluster import MTCluster, nearest_clusters
 
-__all__ = ["META_ARCH_REGISTRY", "build_model", "resolve_device", "ClusterContrast", "cluster_centroids"]
+__all__ = ["META_ARCH_REGISTRY", "build_model", "resolve_device", "ClusterContrast", "cluster_centroids",
+           "Encoder", "MTCluster", "nearest_clusters"]

@@ -1,14 +1,12 @@
 """Cluster Contrast (spec cluster-contrast-ise-ncplr.md §1): backbone → pooling → BN neck → L2."""
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..backbones import build_backbone
-from ..layers import build_pooling
 from ..losses import build_losses
 from ..memory import build_memory
 from .build import META_ARCH_REGISTRY
+from .encoder import Encoder
 
 
 def cluster_centroids(features: torch.Tensor, labels: np.ndarray) -> torch.Tensor:
@@ -27,18 +25,8 @@ class ClusterContrast(nn.Module):
 
     def __init__(self, cfg) -> None:
         super().__init__()
-        self.backbone = build_backbone(cfg)
-        dim = self.backbone.out_channels
-        self.pool = build_pooling(cfg.MODEL.HEADS.POOLING, cfg.MODEL.HEADS.GEM_P)
-        if cfg.MODEL.HEADS.BNNECK:
-            self.neck = nn.BatchNorm1d(dim)
-            nn.init.ones_(self.neck.weight)
-            nn.init.zeros_(self.neck.bias)
-            self.neck.bias.requires_grad_(False)
-        else:
-            self.neck = nn.Identity()
-        self.feat_dim = dim
-        self.memory = build_memory(cfg, dim)
+        self.encoder = Encoder(cfg)
+        self.memory = build_memory(cfg, self.encoder.feat_dim)
         losses = build_losses(cfg)
         self.losses = nn.ModuleDict({n: fn for n, (fn, _) in losses.items()})
         self.loss_weights = {n: w for n, (_, w) in losses.items()}
@@ -48,19 +36,14 @@ class ClusterContrast(nn.Module):
         return next(self.parameters()).device
 
     def frame_features(self, images: torch.Tensor) -> torch.Tensor:
-        """Pooled backbone features [N, d] of frames [N, 3, H, W] (before the neck)."""
-        return self.pool(self.backbone(images)).flatten(1)
+        return self.encoder.frame_features(images)
 
     def embed(self, pooled: torch.Tensor) -> torch.Tensor:
-        """Neck + L2 normalisation of pooled (for a tracklet: temporally averaged) features."""
-        return F.normalize(self.neck(pooled), dim=1)
+        return self.encoder.embed(pooled)
 
     def extract(self, images: torch.Tensor) -> torch.Tensor:
-        """Images [B, 3, H, W] or clips [B, T, 3, H, W] (temporal average pooling) → unit features."""
-        if images.dim() == 5:
-            b, t = images.shape[:2]
-            return self.embed(self.frame_features(images.flatten(0, 1)).view(b, t, -1).mean(1))
-        return self.embed(self.frame_features(images))
+        """Images [B, 3, H, W] or clips [B, T, 3, H, W] → unit features."""
+        return self.encoder.embed(self.encoder.pooled(images))
 
     def forward(self, batch):
         features = self.extract(batch["images"].to(self.device, non_blocking=True))

@@ -1,0 +1,82 @@
+"""MTCluster: EMA teacher, classifier re-initialisation, neighbour map, optimiser-state policy, training."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from unreidusl.engine import DefaultTrainer, default_setup, setup_cfg
+from unreidusl.modeling import build_model
+from unreidusl.modeling.meta_arch import nearest_clusters
+
+from conftest import tiny_opts
+
+SMALL = ["MODEL.META_ARCHITECTURE", "MTCluster", "MODEL.BACKBONE.DEPTH", "18", "MODEL.LOSSES.ID_K", "2"]
+
+
+def small_model(*extra):
+    return build_model(setup_cfg("", SMALL + list(extra)))
+
+
+def test_ema_rate_and_buffers():
+    model = small_model("MUTUAL_TEACH.ALPHA", "0.9")
+    s_params = [p.detach().clone() for p in model.student.parameters()]
+    t_params = [p.detach().clone() for p in model.teacher.parameters()]
+    with torch.no_grad():
+        for p in model.student.parameters():
+            p.add_(1.0)
+        model.student.neck.running_mean.fill_(2.0)
+    model.update_teacher(global_step=3)  # α = min(1 − 1/4, 0.9) = 0.75
+    for t0, s0, t in zip(t_params, s_params, model.teacher.parameters()):
+        assert torch.allclose(t, 0.75 * t0 + 0.25 * (s0 + 1.0), atol=1e-6)
+    assert torch.allclose(model.teacher.neck.running_mean, torch.full_like(model.teacher.neck.running_mean, 0.5))
+    model.update_teacher(global_step=0)  # α = 0: copy
+    for t, s in zip(model.teacher.parameters(), model.student.parameters()):
+        assert torch.equal(t, s)
+
+
+def test_classifier_rows_are_normalised_centroids_for_student_and_teacher():
+    model = small_model()
+    feats = torch.randn(12, model.student.feat_dim)
+    labels = np.array([0, 0, 1, 1, 2, 2, -1, 0, 1, 2, 3, 3])
+    model.reset_pseudo_labels(feats, labels)
+    expected = torch.stack([F.normalize(feats[labels == k].mean(0), dim=0) for k in range(4)])
+    assert torch.allclose(model.student_classifier.weight, expected, atol=1e-6)
+    assert torch.allclose(model.teacher_classifier.weight, expected, atol=1e-6)
+    assert model.cluster_neighbors.shape == (4, 2) and int(model.label_version) == 1
+    assert not (model.cluster_neighbors == torch.arange(4).unsqueeze(1)).any()
+
+
+def test_nearest_clusters_prefers_jaccard_then_cosine():
+    c = F.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.0]]), dim=1)
+    nn_idx = nearest_clusters(c, k=2, k1=2, k2=1)
+    assert nn_idx[0, 0].item() == 1 and nn_idx.shape == (4, 2)
+    assert (nearest_clusters(c[:2], k=3)[:, 1:] == -1).all()
+
+
+def test_checkpoint_round_trip_resizes_classifier():
+    model = small_model()
+    model.reset_pseudo_labels(torch.randn(6, model.student.feat_dim), np.array([0, 0, 1, 1, 2, 2]))
+    fresh = small_model()
+    fresh.load_state_dict(model.state_dict())
+    assert torch.equal(fresh.student_classifier.weight, model.student_classifier.weight)
+    assert torch.equal(fresh.cluster_neighbors, model.cluster_neighbors)
+
+
+def test_bad_option_is_a_clear_error():
+    with pytest.raises(ValueError, match="ID_OPTION"):
+        small_model("MODEL.LOSSES.ID_OPTION", "7")
+
+
+@pytest.mark.slow
+def test_mtcluster_trains_and_drops_stale_classifier_moments(tiny_root, tmp_path):
+    cfg = setup_cfg("", tiny_opts(tiny_root, tmp_path / "mt", **{
+        "MODEL.META_ARCHITECTURE": "MTCluster", "MODEL.LOSSES.ID_K": 2}))
+    default_setup(cfg)
+    trainer = DefaultTrainer(cfg)
+    trainer.train()
+    w = trainer.model.student_classifier.weight
+    state = trainer.optimizer.state.get(w)
+    assert state is not None and state["exp_avg"].shape == w.shape  # fresh moments for the new rows
+    assert int(trainer.model.label_version) == cfg.SOLVER.MAX_EPOCHS
+    assert any(t.ne(s).any() for t, s in zip(trainer.model.teacher.parameters(),
+                                              trainer.model.student.parameters()))

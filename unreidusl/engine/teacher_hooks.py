@@ -1,0 +1,33 @@
+"""Hooks for models with an EMA teacher and relabelled classifiers (MTCluster)."""
+from .train_loop import HookBase
+
+
+class EMATeacher(HookBase):
+    """After every optimiser step: ``model.update_teacher(global_step)``."""
+
+    def after_step(self) -> None:
+        self.trainer.model.update_teacher(self.trainer.iter)
+
+
+class RelabelledOptimizerState(HookBase):
+    """Before an epoch, after the pseudo-labels: when ``model.label_version`` changed (new clusters),
+    drop the optimiser state (e.g. Adam moments) of ``model.relabelled_parameters()``, so moments of the
+    old clusters are not applied to the new centroid rows. The last version seen is checkpointed, so a
+    resumed run makes the same decision as an uninterrupted one."""
+
+    def __init__(self) -> None:
+        self.last_version = 0
+
+    def before_epoch(self) -> None:
+        model = self.trainer.model
+        version = int(model.label_version)
+        if version != self.last_version:
+            for p in model.relabelled_parameters():
+                self.trainer.optimizer.state.pop(p, None)
+            self.last_version = version
+
+    def state_dict(self) -> dict:
+        return {"last_version": self.last_version}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.last_version = int(state.get("last_version", 0))

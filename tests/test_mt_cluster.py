@@ -68,9 +68,10 @@ def test_bad_option_is_a_clear_error():
 
 
 @pytest.mark.slow
-def test_mtcluster_trains_and_drops_stale_classifier_moments(tiny_root, tmp_path):
+def test_mtcluster_trains_with_dynamic_iterations_and_drops_stale_moments(tiny_root, tmp_path):
     cfg = setup_cfg("", tiny_opts(tiny_root, tmp_path / "mt", **{
-        "MODEL.META_ARCHITECTURE": "MTCluster", "MODEL.LOSSES.ID_K": 2}))
+        "MODEL.META_ARCHITECTURE": "MTCluster", "MODEL.LOSSES.ID_K": 2,
+        "DATALOADER.ITERS_CLUSTER_MULTIPLIER": 0.6}))
     default_setup(cfg)
     trainer = DefaultTrainer(cfg)
     trainer.train()
@@ -78,5 +79,8 @@ def test_mtcluster_trains_and_drops_stale_classifier_moments(tiny_root, tmp_path
     state = trainer.optimizer.state.get(w)
     assert state is not None and state["exp_avg"].shape == w.shape  # fresh moments for the new rows
     assert int(trainer.model.label_version) == cfg.SOLVER.MAX_EPOCHS
+    clusters = [v for _, v in trainer.storage.history("cluster/num_clusters")]
+    assert len(clusters) == cfg.SOLVER.MAX_EPOCHS
+    assert trainer.iter == sum(max(1, round(0.6 * c)) for c in clusters)  # not SOLVER.ITERS_PER_EPOCH
     assert any(t.ne(s).any() for t, s in zip(trainer.model.teacher.parameters(),
                                               trainer.model.student.parameters()))

@@ -63,12 +63,19 @@ def _expanded_sets(rank: np.ndarray, k1: int) -> sp.csr_matrix:
     n = rank.shape[0]
     r1 = reciprocal_sets(rank, k1 + 1)
     r2 = reciprocal_sets(rank, int(np.around(k1 / 2.0)) + 1)
-    size2 = np.diff(r2.indptr)
-    overlap = (r1 @ r2.T).multiply(r1).tocsr()          # |R(c,h) & R(i,k1)| at c in R(i,k1)
-    overlap.sort_indices()
-    accept = overlap.data > (2.0 / 3.0) * size2[overlap.indices].astype(np.float64)
-    rows = np.repeat(np.arange(n), np.diff(overlap.indptr))[accept]
-    sel = sp.csr_matrix((np.ones(rows.shape[0], np.int32), (rows, overlap.indices[accept])),
+    size2 = np.diff(r2.indptr).astype(np.float64)
+    r2t = r2.T.tocsr()
+    sel_rows, sel_cols = [], []
+    step = 4096                                         # bounds the product's memory
+    for s in range(0, n, step):
+        blk = r1[s:s + step]
+        overlap = (blk @ r2t).multiply(blk).tocsr()     # |R(c,h) & R(i,k1)| at c in R(i,k1)
+        overlap.eliminate_zeros()
+        accept = overlap.data > (2.0 / 3.0) * size2[overlap.indices]
+        sel_rows.append(s + np.repeat(np.arange(blk.shape[0]), np.diff(overlap.indptr))[accept])
+        sel_cols.append(overlap.indices[accept])
+    rows = np.concatenate(sel_rows)
+    sel = sp.csr_matrix((np.ones(rows.shape[0], np.int32), (rows, np.concatenate(sel_cols))),
                         shape=(n, n))
     expanded = (r1 + sel @ r2).tocsr()
     expanded.sum_duplicates()

@@ -135,6 +135,9 @@ _C.DATALOADER.NUM_WORKERS = 2
 # Training sampler (SAMPLER registry) and K, the instances per pseudo-identity in a batch.
 _C.DATALOADER.SAMPLER = "RandomMultipleGallerySampler"
 _C.DATALOADER.NUM_INSTANCES = 4
+# Dynamic training iterations: iterations per epoch = round(ITERS_CLUSTER_MULTIPLIER × #clusters)
+# when > 0, else SOLVER.ITERS_PER_EPOCH (AuxUSLReID's DATALOADER.ITERS).
+_C.DATALOADER.ITERS_CLUSTER_MULTIPLIER = -1.0
 # Video: frames per training clip, and how they are drawn: "random" (a random window of
 # consecutive frames, cyclically padded when the tracklet is shorter) or "evenly" (one random
 # frame in each of TRAIN_SEQ_LEN equal segments).

@@ -114,6 +114,8 @@ class DefaultTrainer(SimpleTrainer):
             hooks.PeriodicCheckpointer(cfg.SOLVER.CHECKPOINT_PERIOD),
             hooks.PeriodicWriter(cfg.OUTPUT_DIR, cfg.LOG.PERIOD, cfg.LOG.TENSORBOARD),
         ]
+        if cfg.DATALOADER.ITERS_CLUSTER_MULTIPLIER > 0:
+            default.insert(1, teacher_hooks.DynamicIterations(cfg.DATALOADER.ITERS_CLUSTER_MULTIPLIER))
         if hasattr(self.model, "relabelled_parameters"):
             default.insert(1, teacher_hooks.RelabelledOptimizerState())
         if hasattr(self.model, "update_teacher"):

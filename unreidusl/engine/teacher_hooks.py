@@ -31,3 +31,16 @@ class RelabelledOptimizerState(HookBase):
 
     def load_state_dict(self, state: dict) -> None:
         self.last_version = int(state.get("last_version", 0))
+
+
+class DynamicIterations(HookBase):
+    """Before an epoch, after the pseudo-labels: iterations = round(multiplier × #clusters)
+    (AuxUSLReID's dynamic training iterations), at least 1."""
+
+    def __init__(self, multiplier: float) -> None:
+        self.multiplier = multiplier
+
+    def before_epoch(self) -> None:
+        t = self.trainer
+        clusters = t.storage.latest()["cluster/num_clusters"][0]
+        t.iters_per_epoch = max(1, int(round(self.multiplier * clusters)))

@@ -7,6 +7,8 @@ from typing import Any, Dict, Iterable, List
 import yaml
 from yacs.config import CfgNode as _YacsCfgNode
 
+from .compat import translate_legacy_keys
+
 __all__ = ["CfgNode", "ConfigError", "get_cfg", "load_yaml_with_base"]
 
 BASE_KEY = "_BASE_"
@@ -99,9 +101,13 @@ class CfgNode(_YacsCfgNode):
         )
 
     def _checked_update(self, data: Dict[str, Any], source: str) -> None:
+        """Validate and set every leaf of ``data``; AuxUSLReID's key names are translated first."""
         defaults = _flatten(_to_dict(self))
         groups = {k.rsplit(".", 1)[0] for k in defaults if "." in k}
-        for key, value in _flatten(data).items():
+        flat = _flatten(data)
+        legacy, _ = translate_legacy_keys({k: v for k, v in flat.items() if k not in defaults}, source)
+        flat = {**{k: v for k, v in flat.items() if k in defaults}, **legacy}
+        for key, value in flat.items():
             if key in defaults:
                 self._set(key, _coerce(key, defaults[key], value, source))
             elif key in groups and value is None:

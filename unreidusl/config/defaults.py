@@ -166,6 +166,13 @@ _C.SOLVER.ITERS_PER_EPOCH = 200
 _C.SOLVER.IMS_PER_BATCH = 64
 # Save a checkpoint every this many epochs (the last epoch is always saved).
 _C.SOLVER.CHECKPOINT_PERIOD = 1
+# Reset the optimiser state (Adam moments) at every epoch, as AuxUSLReID did by rebuilding Adam;
+# with SOLVER.SCHED "ConstantLR" this reproduces its optimiser exactly.
+_C.SOLVER.RESET_OPTIMIZER_EACH_EPOCH = False
+# Which checkpoint model_best.pth holds: "last" (none written; use model_final.pth),
+# "cluster_stability" (label-free: highest NMI between consecutive epochs' pseudo-labels) or
+# "test_mAP" (selection on the test set, as the reference did: optimistic, opt-in only).
+_C.SOLVER.SELECT_BEST = "last"
 
 # ---------------------------------------------------------------------------------------------
 _C.CLUSTER = CN()
@@ -181,6 +188,48 @@ _C.CLUSTER.EPS = 0.6
 _C.CLUSTER.MIN_SAMPLES = 4
 # Images per batch when extracting features for clustering.
 _C.CLUSTER.IMS_PER_BATCH = 128
+# Adaptive eps: mean of the smallest ADAPTIVE_RHO fraction of the non-zero off-diagonal distances.
+_C.CLUSTER.ADAPTIVE = False
+# rho of the adaptive eps (AuxUSLReID hard-codes 1.6e-3).
+_C.CLUSTER.ADAPTIVE_RHO = 1.6e-3
+# True: compute the adaptive eps at the first clustering only (saved in checkpoints); False: every time.
+_C.CLUSTER.EPS_FROZEN = True
+# Use ICDBSCAN with the time-overlap (TOC) cannot-links of the training tracklets (DBSCAN -> ICDBSCAN).
+_C.CLUSTER.ICDBSCAN_OPTION = False
+# ICDBSCAN relaxation r: r >= 0 drops constraints with d <= r*eps; r < 0 keeps only those with d <= |r|*eps.
+_C.CLUSTER.ICDBSCAN_RELAXED = 0.0
+# SCP in training: D += CCE_LAMBDA * [same camera].
+_C.CLUSTER.CCE_OPTION = False
+# SCP weight lambda_c for training.
+_C.CLUSTER.CCE_LAMBDA = 0.006
+# STS in training: D *= 1 + STR_LAMBDA * exp(-STR_GAMMA * P), P = camera-pair transit plausibility.
+_C.CLUSTER.STR_OPTION = False
+# STS lambda_s (training).
+_C.CLUSTER.STR_LAMBDA = 0.6
+# STS gamma (training).
+_C.CLUSTER.STR_GAMMA = 8.0
+# STS estimator: width of a time-gap bin, in frames of the dataset clock (50 = 2 s at 25 fps).
+_C.CLUSTER.STR_BIN = 50.0
+# STS estimator: Gaussian smoothing of the gap histogram, in bins (0 = none).
+_C.CLUSTER.STR_SIGMA = 1.0
+# STS estimator: pseudo-count per bin (higher = milder P from few observations).
+_C.CLUSTER.STR_PRIOR = 1.0
+# Force the chunks of one tracklet (same folder and camera, video datasets) into one cluster.
+_C.CLUSTER.MUST_LINK = False
+# Training aux info: an .npz from tools/mine_aux.py or a folder with it / the original pickles; "" = mine.
+_C.CLUSTER.AUX_PATH = ""
+# Allow loading the original AuxUSLReID .pickle files (unpickling can execute code: trusted files only).
+_C.CLUSTER.ALLOW_PICKLE = False
+# k-means (CLUSTER.NAME = "KMeans"): number of clusters K.
+_C.CLUSTER.NUM_CLUSTERS = 500
+# k-means: maximum Lloyd iterations.
+_C.CLUSTER.KMEANS_ITERS = 100
+# k-means backend: "torch", "faiss" or "auto" (faiss when installed).
+_C.CLUSTER.KMEANS_BACKEND = "auto"
+# k-means on L2-normalised features (as 3C).
+_C.CLUSTER.KMEANS_NORMALIZE = True
+# Write a cluster-size histogram PNG per clustering to OUTPUT_DIR/clusters/.
+_C.CLUSTER.SIZE_HISTOGRAM = True
 
 # ---------------------------------------------------------------------------------------------
 _C.TEST = CN()

@@ -15,7 +15,7 @@ from ..solver import build_lr_scheduler, build_optimizer
 from ..utils.checkpoint import Checkpointer, CheckpointError, load_checkpoint, rng_state, set_rng_state
 from ..utils.env import epoch_seed, import_plugins, seed_all, set_deterministic
 from ..utils.logger import setup_logger
-from . import hooks, teacher_hooks
+from . import hooks, selection, teacher_hooks
 from .train_loop import HOOK_REGISTRY, SimpleTrainer
 
 logger = logging.getLogger(__name__)
@@ -107,13 +107,20 @@ class DefaultTrainer(SimpleTrainer):
     def build_hooks(self) -> List[hooks.HookBase]:
         cfg = self.cfg
         truth = (np.array([s.pid for s in self.train_set.train]) if self.train_set.has_train_labels else None)
+        pseudo_labels = hooks.PseudoLabelHook(cfg, self.train_set.train, truth)
         default = [
-            hooks.PseudoLabelHook(cfg, self.train_set.train, truth),
+            pseudo_labels,
             hooks.LRScheduler(self.scheduler),
             hooks.EvalHook(cfg.TEST.EVAL_PERIOD, self.test, cfg.TEST.EVAL_AT_START),
             hooks.PeriodicCheckpointer(cfg.SOLVER.CHECKPOINT_PERIOD),
             hooks.PeriodicWriter(cfg.OUTPUT_DIR, cfg.LOG.PERIOD, cfg.LOG.TENSORBOARD),
         ]
+        if cfg.SOLVER.RESET_OPTIMIZER_EACH_EPOCH:
+            default.insert(1, selection.ResetOptimizerEachEpoch())
+        if cfg.SOLVER.SELECT_BEST != "last":
+            default.insert(-1, selection.BestCheckpointer(
+                cfg.SOLVER.SELECT_BEST, os.path.join(cfg.OUTPUT_DIR, "model_best.pth"),
+                lambda: pseudo_labels.labels))
         if cfg.DATALOADER.ITERS_CLUSTER_MULTIPLIER > 0:
             default.insert(1, teacher_hooks.DynamicIterations(cfg.DATALOADER.ITERS_CLUSTER_MULTIPLIER))
         if hasattr(self.model, "relabelled_parameters"):

@@ -2,7 +2,7 @@
 import torch
 
 _OPTIMIZERS = ("Adam", "AdamW", "SGD")
-_SCHEDULERS = ("StepLR", "MultiStepLR", "CosineLR")
+_SCHEDULERS = ("StepLR", "MultiStepLR", "CosineLR", "ConstantLR")
 
 
 def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -28,4 +28,6 @@ def build_lr_scheduler(cfg, optimizer: torch.optim.Optimizer):
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(s.STEPS), gamma=s.GAMMA)
     if s.SCHED == "CosineLR":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=s.MAX_EPOCHS)
+    if s.SCHED == "ConstantLR":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
     raise ValueError(f"SOLVER.SCHED must be one of {_SCHEDULERS}, got {s.SCHED!r}")

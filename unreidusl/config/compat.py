@@ -26,6 +26,7 @@ RENAMED: Dict[str, str] = {
     "OPTIM.GAMMA": "SOLVER.GAMMA",
     "OPTIM.STEPS": "SOLVER.STEPS",
     "OPTIM.EPOCHS": "SOLVER.MAX_EPOCHS",
+    "OPTIM.FORWARD_BATCH_SIZE": "SOLVER.FORWARD_BATCH_SIZE",
     "PRINT_PERIOD": "LOG.PERIOD",
 }
 
@@ -39,7 +40,6 @@ DEAD: Dict[str, str] = {
     "DATALOADER.ITER_MODE": "training is always iteration-based",
     "DATALOADER.SAMPLE_CONSTRAINT": "not supported yet",
     "DATALOADER.SAMPLE_CONSTRAINT_EXT_SIZE": "not supported yet",
-    "OPTIM.FORWARD_BATCH_SIZE": "not supported yet (the reference's single-GPU chunking)",
     "OPTIM.SGD_DAMPENING": "not supported",
     "OPTIM.SGD_NESTEROV": "not supported",
     "OPTIM.RMSPROP_ALPHA": "rmsprop is not supported",

@@ -164,6 +164,10 @@ _C.SOLVER.GAMMA = 0.1
 _C.SOLVER.MAX_EPOCHS = 50
 _C.SOLVER.ITERS_PER_EPOCH = 200
 _C.SOLVER.IMS_PER_BATCH = 64
+# Run the backbone in chunks of this many samples (0: whole batch); the gradient equals the whole
+# batch's with BatchNorm statistics per chunk, like one GPU of a multi-GPU recipe (AuxUSLReID's
+# OPTIM.FORWARD_BATCH_SIZE, without its per-chunk mining and fixed division by 4).
+_C.SOLVER.FORWARD_BATCH_SIZE = 0
 # Save a checkpoint every this many epochs (the last epoch is always saved).
 _C.SOLVER.CHECKPOINT_PERIOD = 1
 # Reset the optimiser state (Adam moments) at every epoch, as AuxUSLReID did by rebuilding Adam;

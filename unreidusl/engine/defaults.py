@@ -100,6 +100,7 @@ class DefaultTrainer(SimpleTrainer):
                          else build_dataset(cfg, cfg.DATASETS.TEST))
         self.checkpointer = Checkpointer(cfg.OUTPUT_DIR)
         self.iters_per_epoch = cfg.SOLVER.ITERS_PER_EPOCH
+        self.forward_batch_size = cfg.SOLVER.FORWARD_BATCH_SIZE
         self.max_epochs = cfg.SOLVER.MAX_EPOCHS
         self._evaluator: Optional[ReidEvaluator] = None
         self.register_hooks(self.build_hooks())

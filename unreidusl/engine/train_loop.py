@@ -1,7 +1,8 @@
 """Epoch-aware hook-based training loop (detectron2's TrainerBase, with epochs of variable length)."""
 import logging
 import weakref
-from typing import List, Optional
+from contextlib import contextmanager
+from typing import Dict, List, Optional
 
 import torch
 
@@ -121,6 +122,8 @@ class SimpleTrainer(TrainerBase):
         self.optimizer = optimizer
         self._data_loader = None
         self._data_iter = None
+        # Backbone chunk size for gradient accumulation (0: the whole batch at once).
+        self.forward_batch_size = 0
 
     @property
     def data_loader(self):
@@ -146,7 +149,8 @@ class SimpleTrainer(TrainerBase):
     def run_step(self) -> None:
         self.model.train()
         batch = self._next_batch()
-        losses = self.model(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses = self._forward_backward(batch)
         total = sum(losses.values())
         if not torch.isfinite(total):
             terms = {k: float(v) for k, v in losses.items()}
@@ -155,8 +159,47 @@ class SimpleTrainer(TrainerBase):
                 f"(global {self.iter}); loss terms: {terms}. Lower SOLVER.BASE_LR or check the data; "
                 f"resume from the last checkpoint with --resume."
             )
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
         self.optimizer.step()
         self.storage.put_scalars(total_loss=total.item(), **{k: v.item() for k, v in losses.items()})
         self.storage.put_scalar("lr", self.optimizer.param_groups[0]["lr"])
+
+    def _forward_backward(self, batch) -> Dict[str, torch.Tensor]:
+        """Losses of the batch, with their gradients accumulated into the parameters.
+
+        With ``forward_batch_size`` smaller than the batch, the backbone runs in chunks of that size
+        (its BatchNorm sees one chunk, like one GPU of a multi-GPU recipe) and only one chunk's graph
+        is alive at a time, yet the gradient equals that of the whole batch: (1) per-sample outputs
+        of every chunk without a graph, (2) the batch loss backpropagated to those outputs,
+        (3) each chunk re-run and backpropagated with its slice of that gradient."""
+        size = self.forward_batch_size
+        if not size or len(batch["targets"]) <= size:
+            losses = self.model(batch)
+            sum(losses.values()).backward()
+            return losses
+        model = self.model
+        images = batch["images"].to(model.device, non_blocking=True)
+        targets = batch["targets"].to(model.device, non_blocking=True)
+        chunks = images.split(size)
+        with torch.no_grad(), _frozen_running_stats(model):
+            parts = [model.per_sample(chunk) for chunk in chunks]
+        keys = model.per_sample_grad_keys
+        full = {k: torch.cat([p[k] for p in parts]).requires_grad_(k in keys) for k in parts[0]}
+        losses = model.batch_losses(full, targets)
+        sum(losses.values()).backward()
+        for i, chunk in enumerate(chunks):
+            out = model.per_sample(chunk)
+            rows = slice(i * size, i * size + len(chunk))
+            torch.autograd.backward([out[k] for k in keys], [full[k].grad[rows] for k in keys])
+        return losses
+
+
+@contextmanager
+def _frozen_running_stats(model: torch.nn.Module):
+    """Restore every BatchNorm buffer on exit (the gradient-free pass must not update them)."""
+    saved = [(b, b.clone()) for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+             for b in m.buffers()]
+    try:
+        yield
+    finally:
+        for buffer, value in saved:
+            buffer.copy_(value)

@@ -45,15 +45,27 @@ class ClusterContrast(nn.Module):
         """Images [B, 3, H, W] or clips [B, T, 3, H, W] → unit features."""
         return self.encoder.embed(self.encoder.pooled(images))
 
-    def forward(self, batch):
-        features = self.extract(batch["images"].to(self.device, non_blocking=True))
-        if not self.training:
-            return features
-        targets = batch["targets"].to(self.device, non_blocking=True)
+    # Keys of ``per_sample`` that carry gradient (used by gradient accumulation).
+    per_sample_grad_keys = ("pooled",)
+
+    def per_sample(self, images: torch.Tensor):
+        """Per-sample outputs, computable chunk by chunk: pooled backbone features."""
+        return {"pooled": self.encoder.pooled(images)}
+
+    def batch_losses(self, per_sample, targets: torch.Tensor):
+        """Neck, memory logits and losses over the whole batch; then the memory update."""
+        features = self.encoder.embed(per_sample["pooled"])
         outputs = {"features": features, "logits": self.memory.logits(features)}
         losses = {n: self.loss_weights[n] * fn(outputs, targets) for n, fn in self.losses.items()}
         self.memory.update(features.detach(), targets)
         return losses
+
+    def forward(self, batch):
+        images = batch["images"].to(self.device, non_blocking=True)
+        if not self.training:
+            return self.extract(images)
+        targets = batch["targets"].to(self.device, non_blocking=True)
+        return self.batch_losses(self.per_sample(images), targets)
 
     @torch.no_grad()
     def reset_pseudo_labels(self, features: torch.Tensor, labels: np.ndarray) -> None:

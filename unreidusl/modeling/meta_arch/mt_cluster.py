@@ -94,24 +94,36 @@ class MTCluster(nn.Module):
     def embed(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.teacher.embed(pooled)
 
-    def forward(self, batch):
-        images = batch["images"].to(self.device, non_blocking=True)
-        if not self.training:
-            return self.teacher.embed(self.teacher.pooled(images))
-        targets = batch["targets"].to(self.device, non_blocking=True)
-        pooled = self.student.pooled(images)
+    # Keys of ``per_sample`` that carry gradient (used by gradient accumulation).
+    per_sample_grad_keys = ("pooled",)
+
+    def per_sample(self, images: torch.Tensor):
+        """Per-sample outputs, computable chunk by chunk: student and teacher pooled features."""
         with torch.no_grad():
-            t_pooled = self.teacher.pooled(images)
+            teacher_pooled = self.teacher.pooled(images)
+        return {"pooled": self.student.pooled(images), "teacher_pooled": teacher_pooled}
+
+    def batch_losses(self, per_sample, targets: torch.Tensor):
+        pooled, t_pooled = per_sample["pooled"], per_sample["teacher_pooled"]
+        with torch.no_grad():
             t_logits = self.teacher_classifier(self.teacher.neck(t_pooled))
+        bn = self.student.neck(pooled)
         outputs = {
-            "features": F.normalize(self.student.neck(pooled), dim=1),
-            "logits": self.student_classifier(self.student.neck(pooled)),
+            "features": F.normalize(bn, dim=1),
+            "logits": self.student_classifier(bn),
             "triplet_features": pooled,
             "teacher_logits": t_logits,
             "teacher_triplet_features": t_pooled,
             "cluster_neighbors": self.cluster_neighbors,
         }
         return {n: self.loss_weights[n] * fn(outputs, targets) for n, fn in self.losses.items()}
+
+    def forward(self, batch):
+        images = batch["images"].to(self.device, non_blocking=True)
+        if not self.training:
+            return self.teacher.embed(self.teacher.pooled(images))
+        targets = batch["targets"].to(self.device, non_blocking=True)
+        return self.batch_losses(self.per_sample(images), targets)
 
     @torch.no_grad()
     def reset_pseudo_labels(self, features: torch.Tensor, labels: np.ndarray) -> None:

@@ -52,3 +52,17 @@ def test_dead_key_warns_and_is_ignored(caplog):
 def test_unsupported_value_names_the_key():
     with pytest.raises(ConfigError, match="DATASETS.TARGET"):
         setup_cfg("", ["DATASETS.TARGET", "duke_track"])
+
+
+@pytest.mark.parametrize("name", ["USL_MTCluster.yml", "USL_MTCluster_Duke.yml"])
+def test_shipped_auxuslreid_configs_load_and_build(name):
+    import os
+
+    from unreidusl.modeling import build_model
+
+    path = os.path.join(os.path.dirname(__file__), "..", "configs", name)
+    cfg = setup_cfg(path, ["MODEL.BACKBONE.PRETRAIN", "False"])
+    assert cfg.MODEL.META_ARCHITECTURE == "MTCluster" and cfg.DATALOADER.ITERS_CLUSTER_MULTIPLIER == 0.6
+    assert cfg.MODEL.LOSSES.ID_OPTION == 3 and cfg.CLUSTER.ADAPTIVE
+    model = build_model(cfg)
+    assert model.student.feat_dim == 2048

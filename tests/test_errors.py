@@ -66,3 +66,58 @@ def test_unparseable_file_name_names_file_and_rule(tiny_root, tmp_path):
     with pytest.raises(DatasetFormatError) as e:
         Market1501(str(tmp_path))
     assert str(odd) in str(e.value) and "0002_c1s1_000451_03.jpg" in str(e.value)
+
+
+@pytest.mark.parametrize("name,folder,token", [
+    ("Market1501", "Market-1501-v15.09.15", "bounding_box_train"),
+    ("DukeMTMCreID", "DukeMTMC-reID", "0001_c2_f0046182.jpg"),
+    ("MSMT17", "MSMT17_V1", "list_train.txt"),
+    ("VeRi", "VeRi", "image_query"),
+    ("MARS", "MARS", "tracks_train_info.mat"),
+    ("DukeMTMCVideoReID", "DukeMTMC-VideoReID", "<pid>/<tracklet>"),
+])
+def test_every_reader_names_missing_folder_and_prints_tree(tmp_path, name, folder, token):
+    cfg = setup_cfg("", ["DATASETS.ROOT", str(tmp_path), "DATASETS.CACHE_DIR", str(tmp_path / "c")])
+    with pytest.raises(FileNotFoundError) as e:
+        build_dataset(cfg, name)
+    msg = str(e.value)
+    assert str(tmp_path / folder) in msg and token in msg and "DATASETS.ROOT" in msg
+
+
+def test_missing_split_folder_is_named(tiny_root, tmp_path):
+    dst = _copy_market(tiny_root, tmp_path)
+    shutil.rmtree(dst / "query")
+    with pytest.raises(FileNotFoundError) as e:
+        Market1501(str(tmp_path))
+    assert str(dst / "query") in str(e.value) and "bounding_box_test" in str(e.value)
+
+
+@pytest.mark.parametrize("reader,folder,bad,rule", [
+    ("DukeMTMCreID", "bounding_box_test", "0001_cam2.jpg", "<pid>_c<camera>_f<frame>.jpg"),
+    ("MSMT17", "query", "person.jpg", "<pid>_c<camera>_<frame>"),
+    ("VeRi", "image_train", "0001_c001.jpg", "<vehicle id>_c<camera, 3 digits>"),
+    ("Market1501", "bounding_box_train", "0001_c9s1_000001_01.jpg", "camera id in 1..6"),
+])
+def test_unparseable_names_in_every_image_reader(tiny_root, tmp_path, reader, folder, bad, rule):
+    from unreidusl.data.synthetic import make_synthetic
+
+    fmt = {"DukeMTMCreID": "dukemtmcreid", "MSMT17": "msmt17", "VeRi": "veri",
+           "Market1501": "market1501"}[reader]
+    path = make_synthetic(root=tmp_path, fmt=fmt, seed=0, preset="tiny",
+                          num_train_ids=3, num_test_ids=3, num_extra_ids=0)
+    if reader == "VeRi":  # the name list decides the split: add the odd name to it
+        with open(path / "name_train.txt", "a") as f:
+            f.write(bad + "\n")
+    odd = path / folder / bad
+    odd.write_bytes(b"")
+    cfg = setup_cfg("", ["DATASETS.ROOT", str(tmp_path)])
+    with pytest.raises(DatasetFormatError) as e:
+        build_dataset(cfg, reader)
+    assert str(odd) in str(e.value) and rule in str(e.value)
+
+
+def test_list_dataset_missing_list_file_is_named(tmp_path):
+    cfg = setup_cfg("", ["DATASETS.ROOT", str(tmp_path), "DATASETS.LIST.TRAIN", "train.txt"])
+    with pytest.raises(FileNotFoundError) as e:
+        build_dataset(cfg, "ListDataset")
+    assert str(tmp_path / "train.txt") in str(e.value) and "<pid> <camid>" in str(e.value)

@@ -1,10 +1,13 @@
-from .build import build_dataset, build_inference_loader, build_train_loader
-from .common import CorruptImageError, SampleDataset, read_image
-from .datasets import DATASET_REGISTRY, DatasetFormatError, ReIDDataset, Sample
-from .samplers import SAMPLER_REGISTRY
+from .build import (build_cluster_loader, build_dataset, build_inference_loader, build_train_loader,
+                    is_single_frame)
+from .clips import clip_indices
+from .common import CorruptImageError, FrameDataset, SampleDataset, read_image
+from .datasets import DATASET_REGISTRY, DatasetFormatError, ReIDDataset, Sample, dense_split
+from .samplers import SAMPLER_REGISTRY, InferenceSampler
 
 __all__ = [
-    "build_dataset", "build_inference_loader", "build_train_loader", "CorruptImageError",
-    "SampleDataset", "read_image", "DATASET_REGISTRY", "DatasetFormatError", "ReIDDataset", "Sample",
-    "SAMPLER_REGISTRY",
+    "build_dataset", "build_inference_loader", "build_train_loader", "build_cluster_loader",
+    "is_single_frame", "clip_indices", "CorruptImageError", "FrameDataset", "SampleDataset",
+    "read_image", "DATASET_REGISTRY", "DatasetFormatError", "ReIDDataset", "Sample", "dense_split",
+    "SAMPLER_REGISTRY", "InferenceSampler",
 ]

@@ -1,27 +1,99 @@
-"""Feature extraction in eval mode."""
+"""Feature extraction in eval mode: images, clips, and all-frames tracklet features.
+
+``extract_features(model, loader)`` returns one row per *item* of ``loader.dataset`` in item
+order, whatever the loader yields:
+
+* image batches ``[B, 3, H, W]`` or clip batches ``[B, T, 3, H, W]``: ``model(batch)`` (for clips
+  the model averages the pooled frame features over T, then embeds);
+* frame batches with ``segments`` (``build_inference_loader`` in "frames" mode, used for video
+  test sets): the pooled frame features ``model.frame_features`` are summed per sample with
+  ``index_add_`` while streaming the frames in batches (memory: one batch of frames plus one
+  ``[num_samples, d]`` accumulator), averaged, and embedded with ``model.embed``.  In eval mode
+  the neck is affine, so this is exactly temporal average pooling over all frames.
+
+Items skipped by ``DATASETS.SKIP_CORRUPT`` get a zero feature (a warning says how many).
+"""
 import logging
 import time
+from typing import Tuple
 
 import torch
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["extract_features", "extract_cluster_features"]
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+def _num_items(loader) -> int:
+    ds = loader.dataset
+    return int(getattr(ds, "num_samples", len(ds)))
+
 
 @torch.no_grad()
-def extract_features(model: torch.nn.Module, loader, desc: str = "features") -> torch.Tensor:
+def extract_features(model: torch.nn.Module, loader, desc: str = "features",
+                     embed_chunk: int = 4096) -> torch.Tensor:
     """Run ``model`` in eval mode over ``loader`` and return the features [N, d] (float32, CPU),
-    in loader order. The model's train/eval mode is restored afterwards."""
+    in item order. The model's train/eval mode is restored afterwards."""
     was_training = model.training
     model.eval()
-    start, feats = time.perf_counter(), []
+    start = time.perf_counter()
+    n = _num_items(loader)
+    out = seen = sums = counts = None
+    device = _device(model)
     try:
         for batch in loader:
-            if len(batch["index"]):
-                feats.append(model(batch).float().cpu())
+            index = batch["index"]
+            if not len(index):
+                continue
+            if "segments" in batch:
+                pooled = model.frame_features(batch["images"].to(device, non_blocking=True)).float()
+                if sums is None:
+                    sums = torch.zeros(n, pooled.shape[1], dtype=torch.float32, device=device)
+                    counts = torch.zeros(n, dtype=torch.float32, device=device)
+                seg = batch["segments"].to(device)
+                sums.index_add_(0, seg, pooled)
+                counts.index_add_(0, seg, torch.ones_like(seg, dtype=torch.float32))
+                continue
+            feats = model(batch).float().cpu()
+            if out is None:
+                out = torch.zeros(n, feats.shape[1], dtype=torch.float32)
+                seen = torch.zeros(n, dtype=torch.bool)
+            out[index] = feats
+            seen[index] = True
+        if sums is not None:
+            seen = (counts > 0).cpu()
+            means = sums / counts.clamp(min=1).unsqueeze(1)
+            out = torch.cat([model.embed(means[i:i + embed_chunk]).float().cpu()
+                             for i in range(0, n, embed_chunk)])
+            out[~seen] = 0
     finally:
         model.train(was_training)
-    if not feats:
+    if out is None:
         raise RuntimeError(f"No samples to extract {desc} from: the loader is empty")
-    out = torch.cat(feats)
-    logger.info("Extracted %s of %d samples in %.1fs", desc, len(out), time.perf_counter() - start)
+    missing = int((~seen).sum())
+    if missing:
+        logger.warning("%d of %d items had no readable frame (DATASETS.SKIP_CORRUPT); their %s are "
+                       "zero", missing, n, desc)
+    logger.info("Extracted %s of %d samples in %.1fs", desc, n, time.perf_counter() - start)
     return out
+
+
+def extract_cluster_features(model: torch.nn.Module, cfg, samples, epoch: int = 0) -> \
+        Tuple[torch.Tensor, torch.Tensor]:
+    """Clustering features of ``samples``: (features [N·R, d], owner [N·R]) where row ``i·R + r``
+    is draw r of sample i (``owner[row] = i``); R = ``DATALOADER.CLUSTER_SAMPLE_MULTI`` for video
+    (clips of ``CLUSTER_SEQ_LEN`` frames seeded by (SEED, epoch)), 1 for images."""
+    from ..data import build_cluster_loader  # noqa: PLC0415 - avoid an import cycle at load time
+
+    loader = build_cluster_loader(cfg, samples, epoch)
+    feats = extract_features(model, loader, "clustering features")
+    draws = int(getattr(loader.dataset, "draws", 1))
+    owner = torch.arange(len(samples)).repeat_interleave(draws)
+    return feats, owner

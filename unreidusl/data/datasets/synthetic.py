@@ -1,9 +1,19 @@
-"""Synthetic twins of the real layouts, generated under ``DATASETS.ROOT/synthetic`` on first use."""
+"""Synthetic twins of the real layouts, generated under ``DATASETS.ROOT/synthetic`` on first use.
+
+``Synthetic<Name>`` runs the ``<Name>`` reader on the folder written by the generator
+(``unreidusl.data.synthetic``) with preset ``DATASETS.SYNTHETIC.PRESET`` and seed
+``DATASETS.SYNTHETIC.SEED``, in ``DATASETS.ROOT/synthetic/<preset>-seed<seed>/``.
+"""
 import logging
 import os
 
 from .bases import DATASET_REGISTRY
+from .dukemtmc_video import DukeMTMCVideoReID
+from .dukemtmcreid import DukeMTMCreID
 from .market1501 import Market1501
+from .mars import MARS
+from .msmt17 import MSMT17
+from .veri import VeRi
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +42,21 @@ def ensure_synthetic(cfg, root: str, fmt: str, dataset_dir: str) -> str:
     return base
 
 
-@DATASET_REGISTRY.register()
-class SyntheticMarket1501(Market1501):
-    """The Market-1501 reader on the synthetic person world."""
-
+def _twin(reader, fmt: str, doc: str):
     def __init__(self, root: str, cfg) -> None:
-        super().__init__(ensure_synthetic(cfg, root, "market1501", self.dataset_dir), cfg)
+        reader.__init__(self, ensure_synthetic(cfg, root, fmt, reader.dataset_dir), cfg)
+
+    cls = type(f"Synthetic{reader.__name__}", (reader,), {"__init__": __init__, "__doc__": doc,
+                                                         "__module__": __name__})
+    return DATASET_REGISTRY.register(cls)
+
+
+SyntheticMarket1501 = _twin(Market1501, "market1501", "The Market-1501 reader on the synthetic person world.")
+SyntheticDukeMTMCreID = _twin(DukeMTMCreID, "dukemtmcreid",
+                              "The DukeMTMC-reID reader on the synthetic person world.")
+SyntheticMSMT17 = _twin(MSMT17, "msmt17", "The MSMT17 reader on the synthetic person world "
+                        "(Market-style MSMT17_V1 layout with list files).")
+SyntheticVeRi = _twin(VeRi, "veri", "The VeRi-776 reader on the synthetic vehicle world.")
+SyntheticMARS = _twin(MARS, "mars", "The MARS reader on the synthetic person world (info/ files).")
+SyntheticDukeMTMCVideoReID = _twin(DukeMTMCVideoReID, "dukemtmc-videoreid",
+                                   "The DukeMTMC-VideoReID reader on the synthetic person world.")

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
+from ..cluster.aux_info import build_test_aux, test_transit_available
 from ..config import CfgNode, get_cfg, load_yaml_with_base
 from ..data import build_dataset
 from ..evaluation import ReidEvaluator
@@ -102,7 +103,7 @@ class DefaultTrainer(SimpleTrainer):
         self.iters_per_epoch = cfg.SOLVER.ITERS_PER_EPOCH
         self.forward_batch_size = cfg.SOLVER.FORWARD_BATCH_SIZE
         self.max_epochs = cfg.SOLVER.MAX_EPOCHS
-        self._evaluator: Optional[ReidEvaluator] = None
+        self._evaluators: Dict[bool, ReidEvaluator] = {}  # keyed by whether STS is applied
         self.register_hooks(self.build_hooks())
 
     def build_hooks(self) -> List[hooks.HookBase]:
@@ -135,9 +136,24 @@ class DefaultTrainer(SimpleTrainer):
         super().before_epoch()
 
     def test(self) -> Dict[str, float]:
-        if self._evaluator is None:
-            self._evaluator = ReidEvaluator(self.cfg, self.test_set.query, self.test_set.gallery)
-        return self._evaluator.evaluate(self.model)
+        """Evaluate on query/gallery, with the TEST.* auxiliary terms (TOC/SCP/STS) when switched on;
+        they are rebuilt each time because the STS transit model follows the current clustering."""
+        cfg = self.cfg
+        if cfg.TEST.STR_OPTION and not test_transit_available(cfg):
+            logger.warning("TEST.STR_OPTION: no spatio-temporal model yet (it is estimated at the first "
+                           "clustering, or comes from CLUSTER.AUX_PATH); evaluating without STS")
+            cfg = cfg.clone()
+            cfg.defrost()
+            cfg.TEST.STR_OPTION = False
+            cfg.freeze()
+        aux = build_test_aux(cfg, self.test_set.query, self.test_set.gallery)
+        evaluator = self._evaluators.get(cfg.TEST.STR_OPTION)
+        if evaluator is None:
+            evaluator = ReidEvaluator(cfg, self.test_set.query, self.test_set.gallery, **aux)
+            self._evaluators[cfg.TEST.STR_OPTION] = evaluator
+        elif aux:
+            evaluator.set_aux(**aux)
+        return evaluator.evaluate(self.model)
 
     def train(self) -> None:
         super().train(self.start_epoch, self.max_epochs)

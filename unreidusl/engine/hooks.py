@@ -10,9 +10,12 @@ import numpy as np
 import torch
 from tabulate import tabulate
 
-from ..cluster import build_clusterer, build_distance, cluster_quality, cluster_summary
-from ..data import Sample, build_inference_loader, build_train_loader
-from ..evaluation import extract_features, format_metrics
+from ..cluster import cluster_quality, cluster_summary
+from ..cluster.pipeline import PseudoLabeler
+from ..cluster.plots import cluster_size_histogram
+from ..data import Sample, build_cluster_loader, build_train_loader, is_single_frame
+from ..evaluation import format_metrics
+from ..evaluation.extract import extract_cluster_features, extract_features
 from .train_loop import HookBase
 
 logger = logging.getLogger(__name__)
@@ -28,16 +31,22 @@ class PseudoLabelError(RuntimeError):
 class PseudoLabelHook(HookBase):
     """Before an epoch: extract features → distance → cluster → pseudo-labelled set, sampler and
     loader → ``model.reset_pseudo_labels`` (memory re-initialisation). Re-clusters every ``period``
-    epochs; in between it only rebuilds the loader for the new epoch."""
+    epochs; in between it only rebuilds the loader for the new epoch.
+
+    The clustering options (SCP / STS distance terms, adaptive eps, ICDBSCAN with the TOC
+    cannot-links, must-link) are applied by ``cluster.pipeline.PseudoLabeler``; a cluster-size
+    histogram goes to ``OUTPUT_DIR/clusters/sizes_epoch_XXX.png`` (``CLUSTER.SIZE_HISTOGRAM``)."""
 
     def __init__(self, cfg, train_samples: List[Sample], truth: Optional[np.ndarray]) -> None:
         self.cfg = cfg
         self.samples = list(train_samples)
         self.truth = truth
         self.period = cfg.CLUSTER.PERIOD
-        self.distance = build_distance(cfg)
-        self.clusterer = build_clusterer(cfg)
-        self.loader = build_inference_loader(cfg, self.samples, cfg.CLUSTER.IMS_PER_BATCH)
+        self.labeler = PseudoLabeler(cfg, self.samples, cfg.OUTPUT_DIR)
+        self.distance = self.labeler.distance
+        self.clusterer = self.labeler.clusterer
+        # images: one loader for the whole run; video clips are redrawn every epoch
+        self.image_loader = build_cluster_loader(cfg, self.samples) if is_single_frame(self.samples) else None
         self.labels: Optional[np.ndarray] = None
 
     def before_epoch(self) -> None:
@@ -51,12 +60,13 @@ class PseudoLabelHook(HookBase):
     def refresh(self) -> None:
         t = self.trainer
         start = time.perf_counter()
-        features = extract_features(t.model, self.loader, "clustering features")
-        dist = self.distance(features)
-        labels = np.asarray(self.clusterer(dist), dtype=np.int64)
+        features = self._features()
+        labels, info = self.labeler(features)
         stats = cluster_summary(labels)
         if self.truth is not None:
             stats.update(cluster_quality(labels, self.truth))
+        if "eps" in info:
+            stats["eps"] = info["eps"]
         t.storage.put_scalars(**{f"cluster/{k}": v for k, v in stats.items()})
         msg = (f"Pseudo-labels for epoch {t.epoch + 1}: {stats['num_clusters']} clusters, "
                f"{100 * stats['outlier_ratio']:.1f}% outliers")
@@ -64,19 +74,43 @@ class PseudoLabelHook(HookBase):
             msg += (f", pairwise P/R/F {stats['pairwise_precision']:.3f}/{stats['pairwise_recall']:.3f}/"
                     f"{stats['pairwise_f']:.3f}, NMI {stats['nmi']:.3f}, clusters/ids "
                     f"{stats['cluster_count_ratio']:.2f}")
-        logger.info("%s (%s + %s, %.1fs)", msg, type(self.distance).__name__,
-                    type(self.clusterer).__name__, time.perf_counter() - start)
+        if "eps" in info:
+            msg += f", eps {info['eps']:.4f}"
+        name = "features" if self.distance is None else type(self.distance).__name__
+        logger.info("%s (%s + %s, %.1fs)", msg, name, type(self.clusterer).__name__,
+                    time.perf_counter() - start)
+        if self.cfg.CLUSTER.SIZE_HISTOGRAM and self.cfg.OUTPUT_DIR:
+            cluster_size_histogram(
+                labels, os.path.join(self.cfg.OUTPUT_DIR, "clusters", f"sizes_epoch_{t.epoch + 1:03d}.png"),
+                f"epoch {t.epoch + 1}:")
         if stats["num_clusters"] == 0:
             raise PseudoLabelError(
                 f"{type(self.clusterer).__name__} labelled all {len(labels)} training samples as outliers "
-                f"(CLUSTER.EPS={self.cfg.CLUSTER.EPS}, CLUSTER.MIN_SAMPLES={self.cfg.CLUSTER.MIN_SAMPLES}). "
-                f"Increase CLUSTER.EPS or decrease CLUSTER.MIN_SAMPLES."
+                f"(eps={info.get('eps', self.cfg.CLUSTER.EPS)}, CLUSTER.MIN_SAMPLES="
+                f"{self.cfg.CLUSTER.MIN_SAMPLES}). Increase CLUSTER.EPS (or CLUSTER.ADAPTIVE_RHO) or "
+                f"decrease CLUSTER.MIN_SAMPLES."
             )
         self.labels = labels
         t.model.reset_pseudo_labels(features, labels)
 
+    def _features(self) -> torch.Tensor:
+        """One feature per training sample; a tracklet's CLUSTER_SAMPLE_MULTI clip draws are averaged
+        (and re-normalised), so the auxiliary N×N information stays aligned with the rows."""
+        t = self.trainer
+        if self.image_loader is not None:
+            return extract_features(t.model, self.image_loader, "clustering features")
+        feats, owner = extract_cluster_features(t.model, self.cfg, self.samples, t.epoch)
+        if len(feats) == len(self.samples):
+            return feats
+        mean = torch.zeros(len(self.samples), feats.shape[1]).index_add_(0, owner, feats)
+        return torch.nn.functional.normalize(mean, dim=1)
+
     def state_dict(self) -> dict:
-        return {} if self.labels is None else {"labels": torch.from_numpy(self.labels)}
+        state = {} if self.labels is None else {"labels": torch.from_numpy(self.labels)}
+        eps = self.labeler.state_dict().get("eps")
+        if eps is not None:
+            state["eps"] = torch.tensor(eps, dtype=torch.float64)
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         if "labels" in state:
@@ -85,6 +119,8 @@ class PseudoLabelHook(HookBase):
                 raise ValueError(f"Checkpoint has pseudo-labels for {len(labels)} samples but the training "
                                  f"set has {len(self.samples)}: it belongs to another dataset")
             self.labels = labels
+        if "eps" in state:
+            self.labeler.load_state_dict({"eps": float(state["eps"])})
 
 
 class LRScheduler(HookBase):
@@ -194,8 +230,8 @@ class PeriodicWriter(HookBase):
         per_iter = (time.perf_counter() - self._start_time) / max(done, 1)
         remaining = (t.max_epochs - t.epoch) * t.iters_per_epoch - (t.inner_iter + 1)
         eta = datetime.timedelta(seconds=int(per_iter * max(remaining, 0)))
-        losses = "  ".join(f"{k} {s.window_mean(k, self.period):.4f}" for k, (_, it) in s.latest().items()
-                           if k.endswith("loss") or k.endswith("Loss"))
+        losses = "  ".join(f"{k} {s.window_mean(k, self.period):.4f}" for k in s.latest()
+                           if "/" not in k and k != "lr")  # per-step scalars: the loss terms
         logger.info("epoch %d/%d  iter %d/%d  %s  lr %.2e  %.3fs/it  eta %s", t.epoch + 1, t.max_epochs,
                     t.inner_iter + 1, t.iters_per_epoch, losses, s.latest().get("lr", (0.0,))[0], per_iter, eta)
 

@@ -1,7 +1,8 @@
 """Test-time auxiliary information hooked into the query x gallery distance (AuxUSLReID §5.3, §6).
 
 For a chunk of query rows ``r`` (a ``b x G`` block of the distance ``D``) the terms are applied in
-the spec's order, each only when given:
+the spec's order, each only when given (the formulas live in ``utils/aux_math.py``, shared with the
+training side):
 
 * **TOC** (time-overlap constraint, ``overlap`` O, boolean): ``D[O] = +inf`` (default), or
   ``D <- D + penalty * O`` for a finite ``overlap_penalty`` (AuxUSLReID uses 1000).  Tracklets that
@@ -24,6 +25,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
+from ..utils.aux_math import apply_scp, apply_sts, apply_toc
 from .rank import _feature_chunks, _to_numpy
 
 __all__ = ["AuxTerms", "CameraMatch", "ChunkedDistance"]
@@ -107,16 +109,11 @@ class AuxTerms:
                              f"not fit the auxiliary matrices of shape {self.shape}")
         stop = start + dist.shape[0]
         if self.toc is not None:
-            blocked = self.toc.rows(start, stop) != 0
-            if math.isinf(self.penalty):
-                dist[blocked] = np.inf
-            else:
-                dist += self.penalty * blocked
+            apply_toc(dist, self.toc.rows(start, stop), self.penalty)
         if self.scp is not None:
-            dist += self.cce_lambda * self.scp.rows(start, stop)
+            apply_scp(dist, self.scp.rows(start, stop), self.cce_lambda)
         if self.sts is not None:
-            p = self.sts.rows(start, stop)
-            dist *= 1.0 + self.str_lambda * np.exp(-self.str_gamma * p)
+            apply_sts(dist, self.sts.rows(start, stop), self.str_lambda, self.str_gamma)
         return dist
 
 

@@ -14,9 +14,12 @@ class JaccardDistance:
 
     def __init__(self, cfg) -> None:
         self.k1, self.k2, self.backend = cfg.CLUSTER.K1, cfg.CLUSTER.K2, cfg.CLUSTER.KNN_BACKEND
+        # When set, only pairs with D <= max_dist are stored (the rest count as far apart).
+        self.max_dist = None
 
     def __call__(self, features: torch.Tensor) -> sp.csr_matrix:
-        return jaccard_distance(features, k1=self.k1, k2=self.k2, knn_backend=self.backend)
+        return jaccard_distance(features, k1=self.k1, k2=self.k2, knn_backend=self.backend,
+                                max_dist=self.max_dist)
 
 
 @DISTANCE_REGISTRY.register()

@@ -132,6 +132,20 @@ class PseudoLabeler:
             return self.eps.value
         return adaptive_eps(dist, self.eps.rho)
 
+    def _prune_distance(self) -> None:
+        """When eps is known before the distance is computed (fixed, or frozen adaptive), let the
+        distance store only the pairs that can matter. Exact: SCP and STS only increase distances
+        (λ ≥ 0), and ICDBSCAN's relaxation looks at most |RELAXED|·eps far."""
+        if not hasattr(self.distance, "max_dist"):
+            return
+        c = self.cfg.CLUSTER
+        if self.eps is None:
+            eps = float(c.EPS)
+        else:
+            eps = self.eps.value if self.eps.frozen else None
+        reach = max(1.0, abs(c.ICDBSCAN_RELAXED)) if c.ICDBSCAN_OPTION else 1.0
+        self.distance.max_dist = None if eps is None else eps * reach
+
     def estimate_transit(self, dist) -> TransitModel:
         """STS model from the eps-neighbour pairs of ``dist`` that are not cannot-linked."""
         c, aux = self.cfg.CLUSTER, self.aux
@@ -157,7 +171,9 @@ class PseudoLabeler:
         if self.on_features:
             labels = np.asarray(self.clusterer(features), dtype=np.int64)
         else:
-            dist = self.distance(features) if dist is None else dist
+            if dist is None:
+                self._prune_distance()
+                dist = self.distance(features)
             if c.CCE_OPTION:
                 dist = apply_aux_terms(dist, same_camera=self.aux.same_camera,
                                        cce_lambda=c.CCE_LAMBDA)

@@ -13,21 +13,19 @@ def read_requirements():
     return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
 
 
+def cython_extension(name: str, source: str) -> Extension:
+    return Extension(
+        name,
+        [source],
+        include_dirs=[np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=["-O3"],
+    )
+
+
 extensions = [
-    Extension(
-        "unreidusl.evaluation.rank_cy",
-        ["csrc/rank_cy.pyx"],
-        include_dirs=[np.get_include()],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=["-O3"],
-    ),
-    Extension(
-        "unreidusl.cluster.icdbscan_cy",
-        ["csrc/icdbscan_cy.pyx"],
-        include_dirs=[np.get_include()],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=["-O3"],
-    ),
+    cython_extension("unreidusl.evaluation.rank_cy", "csrc/rank_cy.pyx"),
+    cython_extension("unreidusl.cluster.icdbscan_cy", "csrc/icdbscan_cy.pyx"),
 ]
 
 setup(

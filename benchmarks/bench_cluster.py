@@ -5,8 +5,8 @@
 Every case runs in its own subprocess so that its peak RSS (``ru_maxrss``) is its own.  Features are
 reproducible clustered unit vectors: a mixture of isotropic Gaussians around ``N / 16`` random unit
 centres, ``x = normalise(c + sigma * g / sqrt(d))`` (``sigma = 1`` puts the within-cluster cosine
-near 0.5).  ``base`` is the RSS once the imports are done and the features exist (importing the
-package imports torch, about 0.5 GB of RSS by itself); ``peak`` is the process high-water mark;
+near 0.5).  ``base`` is the RSS once the imports are done and the features exist (the torch backend imports
+torch, about 0.5 GB of RSS by itself; the numpy backend does not); ``peak`` is the process high-water mark;
 ``peak-base`` is what the algorithm added, ``D MB`` the size of the returned CSR matrix.  Times are
 wall-clock; ``CPU s`` is the process CPU time (user+system, all threads), a check on machines that
 other work is loading.  The dense reference

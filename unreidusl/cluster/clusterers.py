@@ -10,13 +10,11 @@ extensions the trainer uses when present:
 """
 import numpy as np
 import scipy.sparse as sp
-import torch
 from sklearn.cluster import DBSCAN as _SkDBSCAN
 
 from .build import CLUSTERER_REGISTRY
 from .dbscan import dbscan_sparse
 from .icdbscan import icdbscan
-from .kmeans import filter_small, kmeans
 
 
 @CLUSTERER_REGISTRY.register()
@@ -49,7 +47,7 @@ class ICDBSCAN:
 @CLUSTERER_REGISTRY.register()
 class KMeans:
     """k-means with K = ``CLUSTER.NUM_CLUSTERS`` on the features (``kmeans.py``); clusters smaller
-    than ``CLUSTER.MIN_SAMPLES`` become outliers.  The seed is drawn from torch's global generator,
+    than ``CLUSTER.MIN_SAMPLES`` become outliers.  The seed is drawn from numpy's global generator,
     which the trainer seeds per epoch, so runs are reproducible."""
 
     input_kind = "features"
@@ -60,7 +58,9 @@ class KMeans:
         self.normalize, self.min_size = c.KMEANS_NORMALIZE, c.MIN_SAMPLES
 
     def __call__(self, features) -> np.ndarray:
-        seed = int(torch.randint(0, 2 ** 31 - 1, (1,)))
+        from .kmeans import filter_small, kmeans  # noqa: PLC0415 - torch only when k-means runs
+
+        seed = int(np.random.randint(0, 2 ** 31 - 1))
         labels, _ = kmeans(features, self.k, self.iters, seed, self.backend,
                            normalize=self.normalize)
         return filter_small(labels, self.min_size)

@@ -1,7 +1,10 @@
-"""Registered clustering distances, and the training-side SCP / STS modification of a distance."""
+"""Registered clustering distances, and the training-side SCP / STS modification of a distance.
+
+Importing this module does not import torch (a numpy-only clustering process stays small)."""
+from __future__ import annotations
+
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 from .build import DISTANCE_REGISTRY
 from .jaccard import jaccard_distance
@@ -30,6 +33,8 @@ class EuclideanDistance:
         pass
 
     def __call__(self, features: torch.Tensor) -> np.ndarray:
+        import torch  # noqa: PLC0415
+
         x = torch.as_tensor(features, dtype=torch.float32)
         return torch.cdist(x, x).numpy()
 

@@ -121,3 +121,12 @@ def test_list_dataset_missing_list_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError) as e:
         build_dataset(cfg, "ListDataset")
     assert str(tmp_path / "train.txt") in str(e.value) and "<pid> <camid>" in str(e.value)
+
+
+def test_main_reports_a_missing_dataset_in_one_line(tmp_path, capsys):
+    rc = main(["DATASETS.ROOT", str(tmp_path / "nowhere"), "OUTPUT_DIR", str(tmp_path / "out"),
+               "MODEL.BACKBONE.DEPTH", "18"])
+    assert rc == 1
+    out = capsys.readouterr().out
+    assert "FileNotFoundError" in out and str(tmp_path / "nowhere") in out and "Traceback" not in out
+    assert "Market-1501-v15.09.15" in (tmp_path / "out" / "log.txt").read_text()

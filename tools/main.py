@@ -7,11 +7,32 @@
 import logging
 import sys
 
+from unreidusl.cluster.aux_info import AuxMismatchError
 from unreidusl.config import ConfigError
-from unreidusl.engine import DefaultTrainer, default_argument_parser, default_setup, setup_cfg
+from unreidusl.data import CorruptImageError, DatasetFormatError
+from unreidusl.engine import DefaultTrainer, PseudoLabelError, default_argument_parser, default_setup, setup_cfg
 from unreidusl.evaluation import format_metrics
+from unreidusl.utils.checkpoint import CheckpointError
 
 logger = logging.getLogger("unreidusl")
+
+
+# Errors caused by the user's data, files or settings: their messages name the culprit and the fix,
+# so they are reported in one line (and in log.txt) instead of a traceback.
+USER_ERRORS = (FileNotFoundError, DatasetFormatError, CorruptImageError, CheckpointError,
+               PseudoLabelError, AuxMismatchError, FloatingPointError)
+
+
+def run(cfg, args) -> int:
+    trainer = DefaultTrainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    if cfg.TEST.EVAL_ONLY:
+        if not cfg.MODEL.WEIGHTS and not args.resume:
+            logger.warning("TEST.EVAL_ONLY without MODEL.WEIGHTS: evaluating a randomly initialised model")
+        logger.info("%s", format_metrics(trainer.test(), "Evaluation:"))
+        return 0
+    trainer.train()
+    return 0
 
 
 def main(argv=None) -> int:
@@ -22,15 +43,11 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     default_setup(cfg)
-    trainer = DefaultTrainer(cfg)
-    trainer.resume_or_load(resume=args.resume)
-    if cfg.TEST.EVAL_ONLY:
-        if not cfg.MODEL.WEIGHTS and not args.resume:
-            logger.warning("TEST.EVAL_ONLY without MODEL.WEIGHTS: evaluating a randomly initialised model")
-        logger.info("%s", format_metrics(trainer.test(), "Evaluation:"))
-        return 0
-    trainer.train()
-    return 0
+    try:
+        return run(cfg, args)
+    except USER_ERRORS as e:
+        logger.error("%s: %s", type(e).__name__, e)
+        return 1
 
 
 if __name__ == "__main__":

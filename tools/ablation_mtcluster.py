@@ -11,7 +11,6 @@ writes its own OUTPUT_DIR/<variant>/; the table (final test mAP, Rank-1 and pseu
 F) is printed and saved as OUTPUT_DIR/ablation.md.
 """
 import argparse
-import gc
 import json
 import os
 import sys
@@ -19,7 +18,8 @@ from typing import Dict, List
 
 from tabulate import tabulate
 
-from unreidusl.engine import DefaultTrainer, default_setup, setup_cfg
+from unreidusl.engine import setup_cfg
+from unreidusl.engine.experiments import flatten_overrides, run_experiment
 
 STEPS: List[tuple] = [
     ("baseline", {"MODEL.LOSSES.ID_OPTION": 1, "MODEL.LOSSES.TRI_OPTION": 1,
@@ -55,22 +55,6 @@ def variant_overrides(base_cfg, names: List[str]) -> Dict[str, Dict]:
     return out
 
 
-def run_variant(config_file: str, opts: List[str], overrides: Dict, output_dir: str) -> Dict:
-    flat = list(opts)
-    for key, value in overrides.items():
-        flat += [key, str(value)]
-    cfg = setup_cfg(config_file, flat + ["OUTPUT_DIR", output_dir])
-    default_setup(cfg)
-    trainer = DefaultTrainer(cfg)
-    trainer.train()
-    last = trainer.hooks[[type(h).__name__ for h in trainer.hooks].index("EvalHook")].history[-1]
-    f = trainer.storage.latest().get("cluster/pairwise_f")
-    result = {"mAP": last["mAP"], "Rank-1": last["Rank-1"], "cluster F": f[0] if f else float("nan")}
-    del trainer
-    gc.collect()
-    return result
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", default="configs/Synthetic/mtcluster_video.yml")
@@ -81,7 +65,8 @@ def main(argv=None) -> int:
     variants = variant_overrides(base, [v for v in args.variants.split(",") if v])
     rows = []
     for name, overrides in variants.items():
-        res = run_variant(args.config_file, args.opts, overrides, os.path.join(base.OUTPUT_DIR, name))
+        res = run_experiment(args.config_file, flatten_overrides(args.opts, overrides),
+                             os.path.join(base.OUTPUT_DIR, name))
         rows.append([name, res["mAP"], res["Rank-1"], res["cluster F"]])
     table = tabulate(rows, headers=["variant", "mAP", "Rank-1", "cluster F"], tablefmt="github", floatfmt=".2f")
     print(table)

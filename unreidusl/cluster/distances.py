@@ -26,6 +26,56 @@ class JaccardDistance:
 
 
 @DISTANCE_REGISTRY.register()
+class MixedJaccardDistance:
+    """GL-NCPLR's clustering distance (spec cluster-contrast-ise-ncplr.md §3.3), sparse:
+
+        D_mix = (1 − P·λ1)·J_0 + λ1·Σ_{k=1..P} J_k
+
+    with J_b the Jaccard distance of branch b. The features are the branches side by side,
+    [N, (1+P)·d] (global first, P = MODEL.HEADS.NUM_PARTS), as the part models extract them for
+    clustering. Unstored entries are 1 in every J_b, so D_mix = 1 − Σ_b w_b·(1 − J_b) is a sparse sum.
+    With ``max_dist`` set, J_b is pruned at max_dist / w_b: a pair beyond it has D_mix > max_dist
+    whatever the other branches say, so the result below max_dist is exact."""
+
+    def __init__(self, cfg) -> None:
+        self.jaccard = JaccardDistance(cfg)
+        self.branches = 1 + cfg.MODEL.HEADS.NUM_PARTS
+        lam = cfg.CLUSTER.PART_WEIGHT
+        self.weights = [1.0 - (self.branches - 1) * lam] + [lam] * (self.branches - 1)
+        if min(self.weights) < 0:
+            raise ValueError(f"CLUSTER.PART_WEIGHT={lam} makes the global weight 1 − P·λ1 negative "
+                             f"(P = MODEL.HEADS.NUM_PARTS = {self.branches - 1}); use λ1 <= 1/P")
+        self.max_dist = None
+
+    def __call__(self, features) -> sp.csr_matrix:
+        n, width = features.shape
+        if width % self.branches:
+            raise ValueError(f"MixedJaccardDistance expects {self.branches} branch features side by side "
+                             f"(1 + MODEL.HEADS.NUM_PARTS); a width of {width} does not split evenly. "
+                             f"Use it with a part model (e.g. META_ARCHITECTURE NCPLR with NUM_PARTS > 0)")
+        d = width // self.branches
+        similarity = sp.csr_matrix((n, n), dtype=np.float64)
+        for b, w in enumerate(self.weights):
+            if w == 0:
+                continue
+            self.jaccard.max_dist = None if self.max_dist is None or self.max_dist >= w else self.max_dist / w
+            jac = self.jaccard(features[:, b * d:(b + 1) * d])
+            jac.data = w * (1.0 - jac.data.astype(np.float64))
+            similarity = similarity + jac
+        pairs = similarity.tocoo()
+        dist = np.clip(1.0 - pairs.data, 0.0, None)
+        keep = pairs.row != pairs.col
+        if self.max_dist is not None:
+            keep &= dist <= self.max_dist
+        diag = np.arange(n)                              # D_ii = 0, stored explicitly
+        out = sp.csr_matrix((np.concatenate([dist[keep], np.zeros(n)]).astype(np.float32),
+                             (np.concatenate([pairs.row[keep], diag]), np.concatenate([pairs.col[keep], diag]))),
+                            shape=(n, n))
+        out.sort_indices()
+        return out
+
+
+@DISTANCE_REGISTRY.register()
 class EuclideanDistance:
     """Dense Euclidean distance ||x_i − x_j|| (for small N or unit tests)."""
 

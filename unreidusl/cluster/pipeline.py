@@ -79,7 +79,8 @@ def apply_must_link(labels, groups) -> np.ndarray:
 
 
 class PseudoLabeler:
-    """``labels, info = PseudoLabeler(cfg, samples, output_dir)(features)`` (module docstring)."""
+    """``labels, info = PseudoLabeler(cfg, samples, output_dir)(features)`` (module docstring);
+    ``info`` holds ``seconds``, and for distance-based clusterers ``eps`` and the step-1 ``distance``."""
 
     def __init__(self, cfg, samples, output_dir: str = "") -> None:
         self.cfg, self.samples, self.output_dir = cfg, list(samples), output_dir
@@ -174,6 +175,7 @@ class PseudoLabeler:
             if dist is None:
                 self._prune_distance()
                 dist = self.distance(features)
+            info["distance"] = dist  # step 1's distance, e.g. for NCPLR's neighbour graph
             if c.CCE_OPTION:
                 dist = apply_aux_terms(dist, same_camera=self.aux.same_camera,
                                        cce_lambda=c.CCE_LAMBDA)

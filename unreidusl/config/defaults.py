@@ -36,6 +36,9 @@ _C.MODEL.HEADS.POOLING = "GeM"
 _C.MODEL.HEADS.GEM_P = 3.0
 # BatchNorm1d neck with a frozen zero bias.
 _C.MODEL.HEADS.BNNECK = True
+# Part branches (GL-NCPLR, spec cluster-contrast-ise-ncplr.md §3.2): P horizontal stripes of the backbone
+# map, each with its own pooling (POOLING, GEM_P) and BN neck; 0 = none. GL-NCPLR uses 2 (split at H//2).
+_C.MODEL.HEADS.NUM_PARTS = 0
 
 _C.MODEL.MEMORY = CN()
 _C.MODEL.MEMORY.NAME = "ClusterMemory"
@@ -59,6 +62,35 @@ _C.MODEL.LOSSES.ID_K = 60
 _C.MODEL.LOSSES.TRI_OPTION = 2
 _C.MODEL.LOSSES.TRI_MARGIN = 0.5
 _C.MODEL.LOSSES.TRI_LAMBDA = -0.01
+
+# NCPLR / GL-NCPLR (spec cluster-contrast-ise-ncplr.md §3): refined soft targets for the classifier
+# logits of every branch, ỹ = α·onehot(y) + (1−α)·Σ_{j∈N(i)} w_ij·softmax(z_j), with N(i) the samples
+# within NEIGHBOR_EPS of i in the clustering distance. Defaults: the released train.sh (Market GL-NCPLR).
+_C.MODEL.NCPLR = CN()
+# α: one-hot weight in the global refined target (--alpha 0.1).
+_C.MODEL.NCPLR.ALPHA = 0.1
+# α_cm: one-hot weight in the part refined targets (--cmalpha 0.3).
+_C.MODEL.NCPLR.PART_ALPHA = 0.3
+# Neighbour radius on the clustering distance (D_mix with parts; --eps-neighbor 0.2); self is always in N(i).
+_C.MODEL.NCPLR.NEIGHBOR_EPS = 0.2
+# w_ij over N(i): "similarity" softmax(−D/τ) (the paper: closer neighbours weigh more), "distance"
+# softmax(+D/τ) (the released code, --ce-option 1; spec §3.4 / §6.6 weak point 21), "uniform" (--ce-option 0).
+_C.MODEL.NCPLR.NEIGHBOR_WEIGHT = "similarity"
+# τ_n of the neighbour weights (--neighbor-temp 1.0).
+_C.MODEL.NCPLR.NEIGHBOR_TEMP = 1.0
+# Where neighbours are looked up: "dataset" (the paper: all pseudo-labelled samples; out-of-batch
+# neighbours contribute their latest prediction, kept in a per-sample bank initialised with their
+# one-hot pseudo-labels) or "batch" (the released code: only the current mini-batch; weak point 26).
+_C.MODEL.NCPLR.NEIGHBOR_SCOPE = "dataset"
+# Global↔local label exchange between the branches (--extra-option 2; needs MODEL.HEADS.NUM_PARTS > 0).
+_C.MODEL.NCPLR.EXCHANGE = True
+# T in the exchange weights w = exp(−KL/T) (--temp-KLlogits 5.0).
+_C.MODEL.NCPLR.KL_TEMP = 5.0
+# λ2: weight of each part branch in both the contrastive and the refinement loss; the global branch
+# weighs 1 − λ2 (--lambda2 0.2).
+_C.MODEL.NCPLR.PART_LOSS_WEIGHT = 0.2
+# Weight of the refinement loss L_ref added to the contrastive loss (--refineloss-weight 1.0).
+_C.MODEL.NCPLR.REFINE_WEIGHT = 1.0
 
 # Mean teacher (MTCluster). L = (1−w_ce)·L_id + (1−w_tri)·L_tri + w_ce·L_softCE + w_tri·L_softTri;
 # the teacher follows θ_t ← α_g·θ_t + (1−α_g)·θ_s with α_g = min(1 − 1/(g+1), ALPHA), g = global step.
@@ -183,6 +215,11 @@ _C.CLUSTER = CN()
 # Re-cluster every PERIOD epochs.
 _C.CLUSTER.PERIOD = 1
 _C.CLUSTER.DISTANCE = "JaccardDistance"
+# MixedJaccardDistance (GL-NCPLR, spec §3.3): λ1, the weight of each part's Jaccard distance in
+# D_mix = (1 − P·λ1)·J_global + λ1·Σ_k J_part_k (--lambda1 0.2).
+_C.CLUSTER.PART_WEIGHT = 0.2
+_C.CLUSTER.K1 = 30
+_C.CLUSTER.K2 = 6
 _C.CLUSTER.K1 = 30
 _C.CLUSTER.K2 = 6
 # kNN backend for distances: "torch" (exact, blockwise), "faiss", or "auto".

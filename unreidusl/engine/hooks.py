@@ -1,5 +1,6 @@
 """Hooks: each owns one side effect of training."""
 import datetime
+import inspect
 import json
 import logging
 import os
@@ -31,7 +32,9 @@ class PseudoLabelError(RuntimeError):
 class PseudoLabelHook(HookBase):
     """Before an epoch: extract features → distance → cluster → pseudo-labelled set, sampler and
     loader → ``model.reset_pseudo_labels`` (memory re-initialisation). Re-clusters every ``period``
-    epochs; in between it only rebuilds the loader for the new epoch.
+    epochs; in between it only rebuilds the loader for the new epoch. A model may provide
+    ``cluster_extractor()``: the module whose eval forward gives the clustering features (e.g. all
+    part branches side by side).
 
     The clustering options (SCP / STS distance terms, adaptive eps, ICDBSCAN with the TOC
     cannot-links, must-link) are applied by ``cluster.pipeline.PseudoLabeler``; a cluster-size
@@ -91,15 +94,19 @@ class PseudoLabelHook(HookBase):
                 f"decrease CLUSTER.MIN_SAMPLES."
             )
         self.labels = labels
-        t.model.reset_pseudo_labels(features, labels)
+        # optional inputs, passed to the models whose reset_pseudo_labels declares them
+        extra = {k: info[k] for k in ("distance",) if k in info}
+        accepted = inspect.signature(t.model.reset_pseudo_labels).parameters
+        t.model.reset_pseudo_labels(features, labels, **{k: v for k, v in extra.items() if k in accepted})
 
     def _features(self) -> torch.Tensor:
         """One feature per training sample; a tracklet's CLUSTER_SAMPLE_MULTI clip draws are averaged
         (and re-normalised), so the auxiliary N×N information stays aligned with the rows."""
         t = self.trainer
+        model = t.model.cluster_extractor() if hasattr(t.model, "cluster_extractor") else t.model
         if self.image_loader is not None:
-            return extract_features(t.model, self.image_loader, "clustering features")
-        feats, owner = extract_cluster_features(t.model, self.cfg, self.samples, t.epoch)
+            return extract_features(model, self.image_loader, "clustering features")
+        feats, owner = extract_cluster_features(model, self.cfg, self.samples, t.epoch)
         if len(feats) == len(self.samples):
             return feats
         mean = torch.zeros(len(self.samples), feats.shape[1]).index_add_(0, owner, feats)

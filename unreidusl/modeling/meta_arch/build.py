@@ -7,7 +7,9 @@ from ...utils.registry import Registry
 META_ARCH_REGISTRY = Registry("META_ARCH")
 META_ARCH_REGISTRY.__doc__ = """Meta-architectures: called as ``obj(cfg)``; return an ``nn.Module`` whose
 ``forward(batch)`` returns a dict of losses in training mode and L2-normalised features in eval mode,
-and whose ``reset_pseudo_labels(features, labels)`` prepares it for a new set of pseudo-labels."""
+and whose ``reset_pseudo_labels(features, labels)`` prepares it for a new set of pseudo-labels (it may also
+take ``distance=``, the clustering distance). An optional ``cluster_extractor()`` returns the module whose
+eval forward gives the clustering features (default: the model itself)."""
 
 logger = logging.getLogger(__name__)
 

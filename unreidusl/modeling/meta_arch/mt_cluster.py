@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...cluster.jaccard import jaccard_distance
-from ..layers import resize_like_checkpoint
+from ..layers import ClusterClassifier, resize_like_checkpoint
 from ..losses import LOSS_REGISTRY
 from .build import META_ARCH_REGISTRY
 from .cluster_contrast import cluster_centroids
@@ -39,21 +39,6 @@ def nearest_clusters(centroids: torch.Tensor, k: int, k1: int = 30, k2: int = 6)
     return F.pad(nearest, (0, k - k_eff), value=-1)
 
 
-class _Classifier(nn.Module):
-    """Bias-free linear layer whose row count follows the number of clusters."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(0, dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mm(self.weight.t())
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        resize_like_checkpoint(self, state_dict, prefix, ["weight"])
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-
 @META_ARCH_REGISTRY.register()
 class MTCluster(nn.Module):
     """Eval mode returns the teacher's unit features (retrieval and clustering)."""
@@ -65,9 +50,9 @@ class MTCluster(nn.Module):
             raise ValueError(f"MODEL.LOSSES.ID_OPTION must be one of {sorted(_ID_LOSSES)} and TRI_OPTION one "
                              f"of {sorted(_TRI_LOSSES)}; got {loss_cfg.ID_OPTION} and {loss_cfg.TRI_OPTION}")
         self.student = Encoder(cfg)
-        self.student_classifier = _Classifier(self.student.feat_dim)
+        self.student_classifier = ClusterClassifier(self.student.feat_dim)
         self.teacher = copy.deepcopy(self.student)
-        self.teacher_classifier = _Classifier(self.student.feat_dim)
+        self.teacher_classifier = ClusterClassifier(self.student.feat_dim)
         for p in list(self.teacher.parameters()) + list(self.teacher_classifier.parameters()):
             p.requires_grad_(False)
         self.id_k = loss_cfg.ID_K

@@ -3,7 +3,7 @@ import logging
 import os
 import random
 import tempfile
-from typing import Any, Dict, Optional
+from typing import IO, Any, Callable, Dict, Optional
 
 import numpy as np
 import torch
@@ -41,36 +41,33 @@ def set_rng_state(state: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def atomic_torch_save(obj: Any, path: str) -> None:
-    """Write to a temporary file in the same folder, fsync, then ``os.replace``: a crash or a full disk
-    leaves either the previous file or the new one, never a truncated one."""
+def _atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
+    """``write(f)`` into a temporary file in the same folder, fsync, then ``os.replace``: a crash or a
+    full disk leaves either the previous file or the new one, never a truncated one.  An ``OSError``
+    (disk full, read-only or missing folder) becomes a ``CheckpointError`` naming the file."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=folder)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=folder)
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as e:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
         if isinstance(e, OSError):
             raise CheckpointError(
-                f"Could not write checkpoint {path}: {e}. The previous checkpoint (if any) is intact; "
+                f"Could not write {path}: {e}. The previous {os.path.basename(path)} (if any) is intact; "
                 f"free disk space or fix the permissions of {folder}, then --resume."
             ) from e
         raise
 
 
-def _atomic_write_text(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def atomic_torch_save(obj: Any, path: str) -> None:
+    """``torch.save`` through :func:`_atomic_write`."""
+    _atomic_write(path, lambda f: torch.save(obj, f))
 
 
 class Checkpointer:
@@ -80,10 +77,20 @@ class Checkpointer:
         self.save_dir = save_dir
 
     def save(self, name: str, state: Dict[str, Any]) -> str:
-        os.makedirs(self.save_dir, exist_ok=True)
+        """Write ``name.pth``, then point ``last_checkpoint`` at it; if either write fails the marker
+        still names the previous complete checkpoint, and the error says which one that is."""
         path = os.path.join(self.save_dir, f"{name}.pth")
-        atomic_torch_save(state, path)
-        _atomic_write_text(os.path.join(self.save_dir, LAST_CHECKPOINT), f"{name}.pth")
+        try:
+            os.makedirs(self.save_dir, exist_ok=True)
+            atomic_torch_save(state, path)
+            marker = os.path.join(self.save_dir, LAST_CHECKPOINT)
+            _atomic_write(marker, lambda f: f.write(f"{name}.pth".encode()))
+        except (OSError, CheckpointError) as e:
+            previous = self.last_checkpoint()
+            keep = (f"the previous checkpoint {previous} is intact and --resume continues from it"
+                    if previous else "there is no previous checkpoint")
+            raise CheckpointError(f"Checkpoint {path} was not saved ({e.__cause__ or e}); {keep}. Free disk "
+                                  f"space or make {self.save_dir} (OUTPUT_DIR) writable.") from e
         logger.info("Saved checkpoint %s", path)
         return path
 

@@ -222,6 +222,31 @@ def test_ncplr_refined_labels_follow_the_neighbours():
     assert torch.allclose(soft, expected)
 
 
+def test_ncplr_branch_graphs_are_stacked():
+    # NEIGHBOR_GRAPH branch: branch b's graph (its own Jaccard, radius NEIGHBOR_EPS / PART_NEIGHBOR_EPS)
+    # occupies rows and columns b·M … (b+1)·M − 1 of one block-diagonal CSR graph
+    torch.manual_seed(0)
+    model = build_model(_ncplr_cfg(**{"MODEL.NCPLR.NEIGHBOR_GRAPH": "branch", "CLUSTER.K1": 4, "CLUSTER.K2": 2,
+                                      "MODEL.NCPLR.NEIGHBOR_EPS": 0.8, "MODEL.NCPLR.PART_NEIGHBOR_EPS": 0.9}))
+    centres = torch.randn(3, 3, 512)
+    feats = torch.nn.functional.normalize(centres.repeat_interleave(4, 0) + 0.5 * torch.randn(12, 3, 512), dim=2)
+    labels = np.repeat(np.arange(3), 4)
+    labels[5] = -1
+    model.reset_pseudo_labels(feats.flatten(1), labels)              # no clustering distance needed
+    keep = np.flatnonzero(labels >= 0)
+    graphs = [neighbor_graph(jaccard_distance(feats[:, b], k1=4, k2=2), keep, eps)
+              for b, eps in enumerate([0.8, 0.9, 0.9])]
+    m = len(keep)
+    for b, (indptr, indices, dist) in enumerate(graphs):
+        rows = model.graph_indptr[b * m:(b + 1) * m + 1]
+        assert (rows - rows[0]).tolist() == indptr.tolist()
+        assert (model.graph_indices[rows[0]:rows[-1]] - b * m).tolist() == indices.tolist()
+        assert torch.allclose(model.graph_dist[rows[0]:rows[-1]], dist)
+    soft = model.refined_labels([torch.randn(m, 3) for _ in range(3)], torch.as_tensor(labels[keep]),
+                                torch.arange(m))
+    assert all(torch.allclose(q.sum(1), torch.ones(m)) for q in soft)
+
+
 def test_ncplr_config_errors():
     with pytest.raises(ValueError, match="MixedJaccardDistance"):
         build_model(_ncplr_cfg(**{"CLUSTER.DISTANCE": "JaccardDistance"}))

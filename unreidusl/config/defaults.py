@@ -73,6 +73,12 @@ _C.MODEL.NCPLR.ALPHA = 0.1
 _C.MODEL.NCPLR.PART_ALPHA = 0.3
 # Neighbour radius on the clustering distance (D_mix with parts; --eps-neighbor 0.2); self is always in N(i).
 _C.MODEL.NCPLR.NEIGHBOR_EPS = 0.2
+# Which distance the neighbour graphs use: "clustering" (one graph for all branches from the clustering
+# distance, D_mix with parts: --use-mixdistneighbbor, the released command) or "branch" (each branch
+# its own graph from its own Jaccard distance, radius NEIGHBOR_EPS / PART_NEIGHBOR_EPS: the paper's figure).
+_C.MODEL.NCPLR.NEIGHBOR_GRAPH = "clustering"
+# Part graphs' radius with NEIGHBOR_GRAPH "branch" (--eps-partneighbor 0.2).
+_C.MODEL.NCPLR.PART_NEIGHBOR_EPS = 0.2
 # w_ij over N(i): "similarity" softmax(−D/τ) (the paper: closer neighbours weigh more), "distance"
 # softmax(+D/τ) (the released code, --ce-option 1; spec §3.4 / §6.6 weak point 21), "uniform" (--ce-option 0).
 _C.MODEL.NCPLR.NEIGHBOR_WEIGHT = "similarity"

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...cluster.distances import JaccardDistance
 from ..layers import ClusterClassifier, resize_like_checkpoint
 from ..losses import soft_cross_entropy
 from ..losses.refined_labels import NEIGHBOR_WEIGHTS, exchange_labels, neighbor_ensemble, neighbor_graph, \
@@ -17,6 +18,7 @@ from .cluster_contrast import cluster_centroids
 from .encoder import Encoder
 
 _SCOPES = ("dataset", "batch")
+_GRAPHS = ("clustering", "branch")
 
 
 class _BranchFeatures(nn.Module):
@@ -32,6 +34,16 @@ class _BranchFeatures(nn.Module):
         images = batch["images"].to(next(self.encoder.parameters()).device, non_blocking=True)
         bn = self.encoder.branch_neck(self.encoder.branch_pooled(images))
         return F.normalize(bn, dim=2).flatten(1)
+
+
+def _stack_graphs(graphs):
+    """Block-diagonal union of CSR graphs over M nodes each: graph b's nodes become b·M … (b+1)·M − 1."""
+    m = len(graphs[0][0]) - 1
+    indptr = [graphs[0][0]]
+    for g in graphs[1:]:
+        indptr.append(g[0][1:] + indptr[-1][-1])
+    indices = torch.cat([g[1] + b * m for b, g in enumerate(graphs)])
+    return torch.cat(indptr), indices, torch.cat([g[2] for g in graphs])
 
 
 @META_ARCH_REGISTRY.register()
@@ -54,6 +66,8 @@ class NCPLR(nn.Module):
                              f"got {c.NEIGHBOR_WEIGHT!r}")
         if c.NEIGHBOR_SCOPE not in _SCOPES:
             raise ValueError(f"MODEL.NCPLR.NEIGHBOR_SCOPE must be one of {_SCOPES}, got {c.NEIGHBOR_SCOPE!r}")
+        if c.NEIGHBOR_GRAPH not in _GRAPHS:
+            raise ValueError(f"MODEL.NCPLR.NEIGHBOR_GRAPH must be one of {_GRAPHS}, got {c.NEIGHBOR_GRAPH!r}")
         if cfg.SOLVER.FORWARD_BATCH_SIZE:
             raise ValueError("NCPLR looks up the batch samples' neighbours by dataset index, which the "
                              "chunked gradient accumulation does not pass: set SOLVER.FORWARD_BATCH_SIZE 0")
@@ -71,7 +85,11 @@ class NCPLR(nn.Module):
         self.alphas = [c.ALPHA] + [c.PART_ALPHA] * (self.num_branches - 1)
         self.exchange = c.EXCHANGE and self.num_branches > 1
         self.kl_temp, self.refine_weight = c.KL_TEMP, c.REFINE_WEIGHT
-        self.neighbor_eps, self.neighbor_weight, self.neighbor_temp = c.NEIGHBOR_EPS, c.NEIGHBOR_WEIGHT, c.NEIGHBOR_TEMP
+        self.neighbor_eps = [c.NEIGHBOR_EPS] + [c.PART_NEIGHBOR_EPS] * (self.num_branches - 1)
+        self.neighbor_weight, self.neighbor_temp = c.NEIGHBOR_WEIGHT, c.NEIGHBOR_TEMP
+        # "branch": one graph per branch from its own Jaccard distance, stacked (branch b's rows and
+        # columns offset by b·M); "clustering": one graph from the clustering distance for all branches
+        self.branch_jaccard = JaccardDistance(cfg) if c.NEIGHBOR_GRAPH == "branch" else None
         self.use_bank = c.NEIGHBOR_SCOPE == "dataset"
         # neighbour graph over the pseudo-labelled samples (CSR) and the per-branch prediction bank
         self.register_buffer("graph_indptr", torch.zeros(1, dtype=torch.long))
@@ -123,14 +141,17 @@ class NCPLR(nn.Module):
     def refined_labels(self, logits, targets: torch.Tensor, index: torch.Tensor):
         """Per branch, the refined targets ỹ_b [B, C] of the batch (spec §3.4-3.5)."""
         graph = (self.graph_indptr, self.graph_indices, self.graph_dist)
+        per_branch = self.branch_jaccard is not None
+        rows = (len(self.graph_indptr) - 1) // self.num_branches
         ensembles = []
         for b, z in enumerate(logits):
             probs = z.softmax(1)
             bank = None
             if self.use_bank:
                 self.bank[b, index] = probs
-                bank = self.bank[b]
-            ensembles.append(neighbor_ensemble(probs, index, graph, self.neighbor_weight, self.neighbor_temp, bank))
+                bank = self.bank.flatten(0, 1) if per_branch else self.bank[b]
+            rows_b = index + b * rows if per_branch else index
+            ensembles.append(neighbor_ensemble(probs, rows_b, graph, self.neighbor_weight, self.neighbor_temp, bank))
         ensembles = torch.stack(ensembles)
         if self.exchange:
             ensembles = exchange_labels(ensembles, self.kl_temp)
@@ -139,9 +160,9 @@ class NCPLR(nn.Module):
     @torch.no_grad()
     def reset_pseudo_labels(self, features: torch.Tensor, labels: np.ndarray, distance=None) -> None:
         """Per branch: memory and classifier ← L2-normalised centroids; the neighbour graph D <= eps
-        over the pseudo-labelled samples (in training-list order) from the clustering ``distance``;
-        the prediction bank ← one-hot pseudo-labels."""
-        if distance is None:
+        over the pseudo-labelled samples (in training-list order) from the clustering ``distance``
+        (or from each branch's Jaccard distance); the prediction bank ← one-hot pseudo-labels."""
+        if distance is None and self.branch_jaccard is None:
             raise ValueError("NCPLR builds its neighbour graph from the clustering distance: use a "
                              "distance-based clusterer (CLUSTER.NAME DBSCAN or ICDBSCAN)")
         labels = np.asarray(labels)
@@ -151,7 +172,14 @@ class NCPLR(nn.Module):
             self.memories[b].reset(centroids)
             self.classifiers[b].weight.data = centroids.clone()
         keep = np.flatnonzero(labels >= 0)
-        indptr, indices, dist = neighbor_graph(distance, keep, self.neighbor_eps)
+        if self.branch_jaccard is None:
+            indptr, indices, dist = neighbor_graph(distance, keep, self.neighbor_eps[0])
+        else:
+            graphs = []
+            for b, eps in enumerate(self.neighbor_eps):
+                self.branch_jaccard.max_dist = eps
+                graphs.append(neighbor_graph(self.branch_jaccard(branches[:, b]), keep, eps))
+            indptr, indices, dist = _stack_graphs(graphs)
         self.graph_indptr, self.graph_indices, self.graph_dist = (t.to(self.device) for t in (indptr, indices, dist))
         if self.use_bank:
             onehot = F.one_hot(torch.as_tensor(labels[keep], dtype=torch.long), self.memories[0].num_classes)

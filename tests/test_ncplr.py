@@ -247,6 +247,21 @@ def test_ncplr_branch_graphs_are_stacked():
     assert all(torch.allclose(q.sum(1), torch.ones(m)) for q in soft)
 
 
+def test_ncplr_state_dict_round_trip():
+    # the graph, the bank and the classifiers follow the checkpoint's sizes (resume between clusterings)
+    model = build_model(_ncplr_cfg())
+    feats = torch.nn.functional.normalize(torch.randn(6, 3, 512), dim=2).flatten(1)
+    dist = np.full((6, 6), 0.1, dtype=np.float32)
+    np.fill_diagonal(dist, 0)
+    model.reset_pseudo_labels(feats, np.array([0, 0, 0, 1, 1, -1]), distance=dist)
+    fresh = build_model(_ncplr_cfg())
+    fresh.load_state_dict(model.state_dict())
+    for name in ("graph_indptr", "graph_indices", "graph_dist", "bank", "label_version"):
+        assert torch.equal(getattr(fresh, name), getattr(model, name)), name
+    assert torch.equal(fresh.classifiers[2].weight, model.classifiers[2].weight)
+    assert fresh.bank.shape == (3, 5, 2)
+
+
 def test_ncplr_config_errors():
     with pytest.raises(ValueError, match="MixedJaccardDistance"):
         build_model(_ncplr_cfg(**{"CLUSTER.DISTANCE": "JaccardDistance"}))

@@ -145,7 +145,7 @@ class NCPLR(nn.Module):
         rows = (len(self.graph_indptr) - 1) // self.num_branches
         ensembles = []
         for b, z in enumerate(logits):
-            probs = z.softmax(1)
+            probs = z.float().softmax(1)                  # float32 targets, also under autocast
             bank = None
             if self.use_bank:
                 self.bank[b, index] = probs

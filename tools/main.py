@@ -3,6 +3,8 @@
 
     python tools/main.py --config-file configs/Synthetic/cluster_contrast.yml [--resume] [KEY VALUE ...]
     python tools/main.py --config-file F TEST.EVAL_ONLY True MODEL.WEIGHTS output/x/model_final.pth
+    python tools/main.py --num-gpus 4 --config-file F              # 4 processes on this machine
+    torchrun --nproc-per-node 4 tools/main.py --config-file F      # the same, started by torchrun
 """
 import logging
 import sys
@@ -11,6 +13,7 @@ from unreidusl.cluster.aux_info import AuxMismatchError
 from unreidusl.config import ConfigError
 from unreidusl.data import CorruptImageError, DatasetFormatError
 from unreidusl.engine import DefaultTrainer, PseudoLabelError, default_argument_parser, default_setup, setup_cfg
+from unreidusl.engine.launch import launch
 from unreidusl.evaluation import format_metrics
 from unreidusl.utils.checkpoint import CheckpointError
 
@@ -38,10 +41,17 @@ def run(cfg, args) -> int:
 def main(argv=None) -> int:
     args = default_argument_parser().parse_args(argv)
     try:
-        cfg = setup_cfg(args.config_file, args.opts, eval_only=args.eval_only)
+        setup_cfg(args.config_file, args.opts, eval_only=args.eval_only)  # fail before spawning workers
     except (ConfigError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    return launch(worker_main, args.num_gpus, args.num_machines, args.machine_rank, args.dist_url,
+                  args=(args,))
+
+
+def worker_main(args) -> int:
+    """One process of the job (the only one without --num-gpus/torchrun)."""
+    cfg = setup_cfg(args.config_file, args.opts, eval_only=args.eval_only)
     default_setup(cfg)
     try:
         return run(cfg, args)

@@ -3,6 +3,8 @@
 Importing this module does not import torch (a numpy-only clustering process stays small)."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -11,17 +13,31 @@ from .jaccard import jaccard_distance
 from .sparse_rows import row_blocks
 
 
+def knn_device(model_device: str):
+    """Device of the clustering kNN for MODEL.DEVICE: CUDA when the model runs there (the torch
+    backend on the GPU, or faiss-gpu's index with the faiss backend), else None (CPU). Without torch
+    imported the features are numpy arrays and the kNN runs on the CPU."""
+    torch = sys.modules.get("torch")
+    if model_device == "cpu" or torch is None:
+        return None
+    if model_device == "auto":
+        return "cuda" if torch.cuda.is_available() else None
+    return model_device
+
+
 @DISTANCE_REGISTRY.register()
 class JaccardDistance:
     """k-reciprocal Jaccard distance (spec cluster-contrast-ise-ncplr.md §1.4), sparse."""
 
     def __init__(self, cfg) -> None:
         self.k1, self.k2, self.backend = cfg.CLUSTER.K1, cfg.CLUSTER.K2, cfg.CLUSTER.KNN_BACKEND
+        self.model_device = cfg.MODEL.DEVICE
         # When set, only pairs with D <= max_dist are stored (the rest count as far apart).
         self.max_dist = None
 
     def __call__(self, features: torch.Tensor) -> sp.csr_matrix:
         return jaccard_distance(features, k1=self.k1, k2=self.k2, knn_backend=self.backend,
+                                device=knn_device(self.model_device),
                                 max_dist=self.max_dist)
 
 

@@ -19,6 +19,15 @@ _C.MODEL.META_ARCHITECTURE = "ClusterContrast"
 _C.MODEL.DEVICE = "auto"
 # Checkpoint or weights file to load (evaluation, or initialisation when not resuming).
 _C.MODEL.WEIGHTS = ""
+# Distributed / fast training (issue #8; engine/launch.py, modeling/layers/batch_norm.py).
+# BatchNorm → SyncBatchNorm in a distributed CUDA job: statistics over the whole global batch.
+_C.MODEL.SYNC_BN = False
+# "Virtual BN batch": in training, every BatchNorm normalises each of this many equal chunks of its
+# batch with the chunk's own statistics (1 = off), so one GPU reproduces the per-GPU statistics of
+# a recipe on this many GPUs (e.g. 4 with SOLVER.IMS_PER_BATCH 64 = 16 samples per BN batch).
+_C.MODEL.BN_VIRTUAL_SPLITS = 1
+# Model and input images in channels-last memory layout (faster convolutions with AMP on CUDA).
+_C.MODEL.CHANNELS_LAST = False
 
 _C.MODEL.BACKBONE = CN()
 _C.MODEL.BACKBONE.NAME = "ResNet"
@@ -206,6 +215,12 @@ _C.SOLVER.IMS_PER_BATCH = 64
 # batch's with BatchNorm statistics per chunk, like one GPU of a multi-GPU recipe (AuxUSLReID's
 # OPTIM.FORWARD_BATCH_SIZE, without its per-chunk mining and fixed division by 4).
 _C.SOLVER.FORWARD_BATCH_SIZE = 0
+# Mixed precision (issue #8; engine/amp.py): the training forward under torch.autocast.
+_C.SOLVER.AMP = CN()
+_C.SOLVER.AMP.ENABLED = False
+# "bfloat16" (CUDA or CPU, no loss scaling) or "float16" (CUDA only, with a GradScaler whose state
+# is checkpointed).
+_C.SOLVER.AMP.DTYPE = "bfloat16"
 # Save a checkpoint every this many epochs (the last epoch is always saved).
 _C.SOLVER.CHECKPOINT_PERIOD = 1
 # Reset the optimiser state (Adam moments) at every epoch, as AuxUSLReID did by rebuilding Adam;

@@ -62,9 +62,9 @@ def build_train_loader(cfg, samples: Sequence[Sample], epoch: int) -> DataLoader
     dataset = SampleDataset(samples, build_transforms(cfg, is_train=True), cfg.DATASETS.SKIP_CORRUPT,
                             seq_len=seq_len, sample_mode=d.TRAIN_SAMPLE, random_clips=True)
     batch = cfg.SOLVER.IMS_PER_BATCH // world
-    if batch < 1:
-        raise ValueError(f"SOLVER.IMS_PER_BATCH={cfg.SOLVER.IMS_PER_BATCH} is smaller than the "
-                         f"world size {world}")
+    if batch < 1 or cfg.SOLVER.IMS_PER_BATCH % world:
+        raise ValueError(f"SOLVER.IMS_PER_BATCH={cfg.SOLVER.IMS_PER_BATCH} must be a positive multiple "
+                         f"of the number of processes ({world})")
     return DataLoader(
         dataset,
         batch_sampler=SeededBatches(InfiniteBatchSampler(sampler, batch), (cfg.SEED, epoch, rank)),
@@ -153,15 +153,17 @@ def build_cluster_loader(cfg, samples: Sequence[Sample], epoch: int = 0) -> Data
     ``DATALOADER.CLUSTER_SEQ_LEN`` frames (``CLUSTER_SAMPLE``), R = ``CLUSTER_SAMPLE_MULTI``
     draws per tracklet seeded by (SEED, epoch, k), ``CLUSTER_BATCH_SIZE`` clips per batch (0:
     ``CLUSTER.IMS_PER_BATCH // CLUSTER_SEQ_LEN``).  ``loader.dataset.draws`` is R.  Rebuild it
-    (cheap) for a new epoch to redraw the windows."""
+    (cheap) for a new epoch to redraw the windows.  In a distributed job each rank loads one
+    contiguous shard of the items (``extract_features`` sums the shards)."""
     d = cfg.DATALOADER
     transform = build_transforms(cfg, is_train=False)
+    shard = dist_info()  # one shard per rank; ``extract_features`` gathers them
     if is_single_frame(samples):
         return _loader(cfg, SampleDataset(samples, transform, cfg.DATASETS.SKIP_CORRUPT),
-                       cfg.CLUSTER.IMS_PER_BATCH)
+                       cfg.CLUSTER.IMS_PER_BATCH, True, *shard)
     seq_len = int(d.CLUSTER_SEQ_LEN)
     dataset = SampleDataset(samples, transform, cfg.DATASETS.SKIP_CORRUPT, seq_len=seq_len,
                             sample_mode=d.CLUSTER_SAMPLE, draws=int(d.CLUSTER_SAMPLE_MULTI),
                             seed=cfg.SEED, epoch=epoch, random_clips=True)
     batch = int(d.CLUSTER_BATCH_SIZE) or max(1, cfg.CLUSTER.IMS_PER_BATCH // seq_len)
-    return _loader(cfg, dataset, batch, persistent=False)
+    return _loader(cfg, dataset, batch, False, *shard)

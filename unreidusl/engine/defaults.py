@@ -13,10 +13,13 @@ from ..data import build_dataset
 from ..evaluation import ReidEvaluator
 from ..modeling import build_model
 from ..solver import build_lr_scheduler, build_optimizer
+from ..utils import comm
 from ..utils.checkpoint import Checkpointer, CheckpointError, load_checkpoint, rng_state, set_rng_state
 from ..utils.env import epoch_seed, import_plugins, seed_all, set_deterministic
 from ..utils.logger import setup_logger
 from . import hooks, selection, teacher_hooks
+from .amp import build_mixed_precision
+from .launch import create_ddp_model
 from .train_loop import HOOK_REGISTRY, SimpleTrainer
 
 logger = logging.getLogger(__name__)
@@ -34,6 +37,14 @@ def default_argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true",
                         help="continue from the last checkpoint in OUTPUT_DIR (if there is one)")
     parser.add_argument("--eval-only", action="store_true", help="only evaluate (same as TEST.EVAL_ONLY True)")
+    # Distributed training (engine/launch.py); under torchrun these are ignored (its env vars rule).
+    parser.add_argument("--num-gpus", type=int, default=1,
+                        help="processes per machine: one per GPU (gloo CPU processes without CUDA)")
+    parser.add_argument("--num-machines", type=int, default=1, help="number of machines")
+    parser.add_argument("--machine-rank", type=int, default=0, help="rank of this machine (0 = master)")
+    parser.add_argument("--dist-url", default="auto",
+                        help="process-group URL, tcp://MASTER_IP:PORT for several machines "
+                             "(auto: a free local port)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, default=[],
                         help="KEY VALUE pairs overriding the config, e.g. SOLVER.BASE_LR 0.001")
     return parser
@@ -75,15 +86,20 @@ def setup_cfg(config_file: str = "", opts: Optional[List[str]] = None, eval_only
 
 
 def default_setup(cfg: CfgNode) -> None:
-    """Create OUTPUT_DIR, log to it, save the merged config, seed and set determinism."""
-    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-    setup_logger(cfg.OUTPUT_DIR)
-    logger.info("torch %s on %s; output in %s", torch.__version__,
-                "CUDA" if torch.cuda.is_available() else "CPU", os.path.abspath(cfg.OUTPUT_DIR))
-    path = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
-    with open(path, "w") as f:
-        f.write(cfg.dump())
-    logger.info("Full config saved to %s", path)
+    """Create OUTPUT_DIR, log to it, save the merged config, seed and set determinism.
+    In a distributed job only rank 0 writes files; the other ranks log warnings to the console."""
+    main = comm.is_main_process()
+    if main:
+        os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+    setup_logger(cfg.OUTPUT_DIR if main else "", level=logging.INFO if main else logging.WARNING)
+    logger.info("torch %s on %s, process %d of %d; output in %s", torch.__version__,
+                "CUDA" if torch.cuda.is_available() else "CPU", comm.get_rank() + 1, comm.get_world_size(),
+                os.path.abspath(cfg.OUTPUT_DIR))
+    if main:
+        path = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
+        with open(path, "w") as f:
+            f.write(cfg.dump())
+        logger.info("Full config saved to %s", path)
     seed_all(cfg.SEED)
     set_deterministic(cfg.DETERMINISTIC)
 
@@ -96,12 +112,14 @@ class DefaultTrainer(SimpleTrainer):
         super().__init__(model, build_optimizer(cfg, model))
         self.cfg = cfg
         self.scheduler = build_lr_scheduler(cfg, self.optimizer)
-        self.train_set = build_dataset(cfg, cfg.DATASETS.TRAIN)
-        self.test_set = (self.train_set if cfg.DATASETS.TEST == cfg.DATASETS.TRAIN
-                         else build_dataset(cfg, cfg.DATASETS.TEST))
+        with comm.main_process_first():  # rank 0 generates / caches the datasets, the others wait
+            self.train_set = build_dataset(cfg, cfg.DATASETS.TRAIN)
+            self.test_set = (self.train_set if cfg.DATASETS.TEST == cfg.DATASETS.TRAIN
+                             else build_dataset(cfg, cfg.DATASETS.TEST))
         self.checkpointer = Checkpointer(cfg.OUTPUT_DIR)
         self.iters_per_epoch = cfg.SOLVER.ITERS_PER_EPOCH
         self.forward_batch_size = cfg.SOLVER.FORWARD_BATCH_SIZE
+        self.amp = build_mixed_precision(cfg, next(model.parameters()).device)
         self.max_epochs = cfg.SOLVER.MAX_EPOCHS
         self._evaluators: Dict[bool, ReidEvaluator] = {}  # keyed by whether STS is applied
         self.register_hooks(self.build_hooks())
@@ -115,7 +133,9 @@ class DefaultTrainer(SimpleTrainer):
             hooks.LRScheduler(self.scheduler),
             hooks.EvalHook(cfg.TEST.EVAL_PERIOD, self.test, cfg.TEST.EVAL_AT_START),
             hooks.PeriodicCheckpointer(cfg.SOLVER.CHECKPOINT_PERIOD),
-            hooks.PeriodicWriter(cfg.OUTPUT_DIR, cfg.LOG.PERIOD, cfg.LOG.TENSORBOARD),
+            # rank 0 writes the logs (register_hooks skips None)
+            hooks.PeriodicWriter(cfg.OUTPUT_DIR, cfg.LOG.PERIOD, cfg.LOG.TENSORBOARD)
+            if comm.is_main_process() else None,
         ]
         if cfg.SOLVER.RESET_OPTIMIZER_EACH_EPOCH:
             default.insert(1, selection.ResetOptimizerEachEpoch())
@@ -134,6 +154,14 @@ class DefaultTrainer(SimpleTrainer):
     def before_epoch(self) -> None:
         seed_all(epoch_seed(self.cfg.SEED, self.epoch))
         super().before_epoch()
+        if comm.is_distributed():  # rebuilt each epoch: new pseudo-labels may resize parameters
+            self.train_module = create_ddp_model(self.model)
+
+    def after_epoch(self) -> None:
+        # DDP syncs buffers before each forward, so each rank's last step left its own BN statistics:
+        # rank 0's go to all ranks before evaluation, checkpointing and the next clustering.
+        comm.broadcast_buffers_(self.model)
+        super().after_epoch()
 
     def test(self) -> Dict[str, float]:
         """Evaluate on query/gallery, with the TEST.* auxiliary terms (TOC/SCP/STS) when switched on;
@@ -167,12 +195,18 @@ class DefaultTrainer(SimpleTrainer):
             "epoch": self.epoch + 1,
             "iter": self.iter,
             "rng": rng_state(),
+            "amp": self.amp.state_dict(),
             "hooks": {type(h).__name__: h.state_dict() for h in self.hooks},
             "config": self.cfg.dump(),
         }
 
     def save_checkpoint(self, name: str) -> str:
-        return self.checkpointer.save(name, self.state_dict())
+        """Rank 0 writes the checkpoint; the other ranks wait until it is complete."""
+        path = os.path.join(self.checkpointer.save_dir, f"{name}.pth")
+        if comm.is_main_process():
+            path = self.checkpointer.save(name, self.state_dict())
+        comm.synchronize()
+        return path
 
     def load_model_weights(self, path: str) -> None:
         state = load_checkpoint(path)
@@ -202,4 +236,5 @@ class DefaultTrainer(SimpleTrainer):
         for h in self.hooks:
             h.load_state_dict(state["hooks"].get(type(h).__name__, {}))
         set_rng_state(state["rng"])
+        self.amp.load_state_dict(state.get("amp", {}))
         logger.info("Resumed from %s at epoch %d (iteration %d)", path, self.start_epoch, self.iter)

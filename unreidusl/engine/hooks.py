@@ -17,6 +17,7 @@ from ..cluster.plots import cluster_size_histogram
 from ..data import Sample, build_cluster_loader, build_train_loader, is_single_frame
 from ..evaluation import format_metrics
 from ..evaluation.extract import extract_cluster_features, extract_features
+from ..utils import comm
 from .train_loop import HookBase
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,8 @@ class PseudoLabelHook(HookBase):
         t = self.trainer
         start = time.perf_counter()
         features = self._features()
-        labels, info = self.labeler(features)
+        # Rank 0 clusters (and writes the aux files); all ranks get its labels (distributed job).
+        labels, info = comm.broadcast_object(self.labeler(features) if comm.is_main_process() else None)
         stats = cluster_summary(labels)
         if self.truth is not None:
             stats.update(cluster_quality(labels, self.truth))
@@ -82,7 +84,7 @@ class PseudoLabelHook(HookBase):
         name = "features" if self.distance is None else type(self.distance).__name__
         logger.info("%s (%s + %s, %.1fs)", msg, name, type(self.clusterer).__name__,
                     time.perf_counter() - start)
-        if self.cfg.CLUSTER.SIZE_HISTOGRAM and self.cfg.OUTPUT_DIR:
+        if self.cfg.CLUSTER.SIZE_HISTOGRAM and self.cfg.OUTPUT_DIR and comm.is_main_process():
             cluster_size_histogram(
                 labels, os.path.join(self.cfg.OUTPUT_DIR, "clusters", f"sizes_epoch_{t.epoch + 1:03d}.png"),
                 f"epoch {t.epoch + 1}:")

@@ -5,6 +5,7 @@ from typing import Optional
 import numpy as np
 from sklearn.metrics import normalized_mutual_info_score
 
+from ..utils import comm
 from ..utils.checkpoint import atomic_torch_save
 from .train_loop import HookBase
 
@@ -47,6 +48,8 @@ class BestCheckpointer(HookBase):
     def _consider(self, score: float, epoch: int) -> None:
         if score > self.best:
             self.best = score
+            if not comm.is_main_process():  # every rank tracks the score, rank 0 writes
+                return
             atomic_torch_save({"model": self.trainer.model.state_dict(), "epoch": epoch,
                                "criterion": self.criterion, "score": score}, self.path)
             logger.info("New best model by %s = %.4f (after epoch %d) saved to %s",

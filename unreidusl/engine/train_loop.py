@@ -6,8 +6,10 @@ from typing import Dict, List, Optional
 
 import torch
 
+from ..utils import comm
 from ..utils.events import EventStorage
 from ..utils.registry import Registry
+from .amp import MixedPrecision
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +126,10 @@ class SimpleTrainer(TrainerBase):
         self._data_iter = None
         # Backbone chunk size for gradient accumulation (0: the whole batch at once).
         self.forward_batch_size = 0
+        # The module that runs the training forward: ``model`` or its DistributedDataParallel wrapper.
+        self.train_module = model
+        # Mixed precision: autocast around the forward, loss scaling for float16 (engine/amp.py).
+        self.amp = MixedPrecision()
 
     @property
     def data_loader(self):
@@ -159,7 +165,7 @@ class SimpleTrainer(TrainerBase):
                 f"(global {self.iter}); loss terms: {terms}. Lower SOLVER.BASE_LR or check the data; "
                 f"resume from the last checkpoint with --resume."
             )
-        self.optimizer.step()
+        self.amp.step(self.optimizer)
         self.storage.put_scalars(total_loss=total.item(), **{k: v.item() for k, v in losses.items()})
         self.storage.put_scalar("lr", self.optimizer.param_groups[0]["lr"])
 
@@ -173,23 +179,28 @@ class SimpleTrainer(TrainerBase):
         (3) each chunk re-run and backpropagated with its slice of that gradient."""
         size = self.forward_batch_size
         if not size or len(batch["targets"]) <= size:
-            losses = self.model(batch)
-            sum(losses.values()).backward()
+            with self.amp.autocast():
+                losses = self.train_module(batch)
+            self.amp.backward(sum(losses.values()))
             return losses
         model = self.model
         images = batch["images"].to(model.device, non_blocking=True)
         targets = batch["targets"].to(model.device, non_blocking=True)
         chunks = images.split(size)
-        with torch.no_grad(), _frozen_running_stats(model):
+        with torch.no_grad(), _frozen_running_stats(model), self.amp.autocast():
             parts = [model.per_sample(chunk) for chunk in chunks]
         keys = model.per_sample_grad_keys
-        full = {k: torch.cat([p[k] for p in parts]).requires_grad_(k in keys) for k in parts[0]}
+        # the batch losses (neck, memory, losses: cheap) run in float32 even under autocast
+        full = {k: torch.cat([p[k] for p in parts]).float().requires_grad_(k in keys) for k in parts[0]}
         losses = model.batch_losses(full, targets)
-        sum(losses.values()).backward()
+        self.amp.backward(sum(losses.values()))
         for i, chunk in enumerate(chunks):
-            out = model.per_sample(chunk)
+            with self.amp.autocast():
+                out = model.per_sample(chunk)
             rows = slice(i * size, i * size + len(chunk))
             torch.autograd.backward([out[k] for k in keys], [full[k].grad[rows] for k in keys])
+        if self.train_module is not model:  # the chunks ran outside DDP's forward: average here
+            comm.all_reduce_grads([p for p in model.parameters() if p.requires_grad])
         return losses
 
 

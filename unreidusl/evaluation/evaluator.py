@@ -18,6 +18,7 @@ import torch
 from tabulate import tabulate
 
 from ..data import Sample, build_inference_loader
+from ..utils import comm
 from .aux_distance import AuxTerms, CameraMatch, ChunkedDistance
 from .extract import extract_features
 from .rank import evaluate_features
@@ -70,8 +71,8 @@ class ReidEvaluator:
         self.g_cams = np.array([s.camid for s in self.gallery])
         self.camera_free = parse_camera_free(cfg.TEST.CAMERA_FREE)
         self.set_aux(overlap, same_camera, plausibility)
-        self.loader = build_inference_loader(cfg, self.query + self.gallery,
-                                             cfg.TEST.IMS_PER_BATCH)
+        self.loader = build_inference_loader(cfg, self.query + self.gallery, cfg.TEST.IMS_PER_BATCH,
+                                             rank=comm.get_rank(), world_size=comm.get_world_size())
 
     def set_aux(self, overlap=None, same_camera=None, plausibility=None) -> None:
         """Set the auxiliary matrices (checked against the enabled switches now)."""
@@ -94,8 +95,12 @@ class ReidEvaluator:
                 cce_lambda=t.CCE_LAMBDA, str_lambda=t.STR_LAMBDA, str_gamma=t.STR_GAMMA)
 
     def evaluate(self, model: torch.nn.Module) -> Dict[str, float]:
+        """Features extracted by all ranks (one shard each); metrics computed by rank 0 and broadcast."""
         feats = extract_features(model, self.loader, "query+gallery features")
-        return self.evaluate_features(feats[: len(self.query)], feats[len(self.query):])
+        metrics = None
+        if comm.is_main_process():
+            metrics = self.evaluate_features(feats[: len(self.query)], feats[len(self.query):])
+        return comm.broadcast_object(metrics)
 
     def _rank(self, qf, gf, dist_fn):
         t = self.cfg.TEST

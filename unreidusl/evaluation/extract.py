@@ -12,12 +12,18 @@ order, whatever the loader yields:
   the neck is affine, so this is exactly temporal average pooling over all frames.
 
 Items skipped by ``DATASETS.SKIP_CORRUPT`` get a zero feature (a warning says how many).
+
+In a distributed job a loader built with ``rank``/``world_size`` holds one contiguous shard per
+rank (``InferenceSampler``); the ranks' partial results are summed so that every rank returns all
+N features in item order.
 """
 import logging
 import time
 from typing import Tuple
 
 import torch
+
+from ..utils import comm
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +40,31 @@ def _device(model: torch.nn.Module) -> torch.device:
 def _num_items(loader) -> int:
     ds = loader.dataset
     return int(getattr(ds, "num_samples", len(ds)))
+
+
+def _sharded(loader) -> bool:
+    """True when each rank's loader holds one shard (``InferenceSampler`` of a distributed job)."""
+    return getattr(loader.sampler, "world_size", 1) > 1
+
+
+def _merge_shards(n, device, out, seen, sums, counts):
+    """Sum every rank's rows (image/clip mode) or per-sample frame sums and counts (frames mode) over
+    the ranks: each item belongs to one shard, so all ranks end with all N items in item order. A
+    rank whose shard is empty contributes zeros."""
+    local = torch.tensor([[0 if out is None else out.shape[1], 0 if sums is None else sums.shape[1]]])
+    out_dim, sum_dim = (int(v) for v in comm.all_gather_cat(local).max(0).values)
+    if sum_dim:
+        if sums is None:
+            sums = torch.zeros(n, sum_dim, dtype=torch.float32, device=device)
+            counts = torch.zeros(n, dtype=torch.float32, device=device)
+        return out, seen, comm.all_reduce_sum_(sums), comm.all_reduce_sum_(counts)
+    if out_dim:
+        if out is None:
+            out = torch.zeros(n, out_dim, dtype=torch.float32)
+            seen = torch.zeros(n, dtype=torch.bool)
+        comm.all_reduce_sum_(out)
+        seen = comm.all_reduce_sum_(seen.to(torch.int32)) > 0
+    return out, seen, sums, counts
 
 
 @torch.no_grad()
@@ -67,6 +98,8 @@ def extract_features(model: torch.nn.Module, loader, desc: str = "features",
                 seen = torch.zeros(n, dtype=torch.bool)
             out[index] = feats
             seen[index] = True
+        if _sharded(loader):
+            out, seen, sums, counts = _merge_shards(n, device, out, seen, sums, counts)
         if sums is not None:
             seen = (counts > 0).cpu()
             means = sums / counts.clamp(min=1).unsqueeze(1)

@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...utils import comm
 from ..layers import resize_like_checkpoint
 from .build import MEMORY_REGISTRY
 
@@ -48,7 +49,10 @@ class ClusterMemory(nn.Module):
 
     @torch.no_grad()
     def update(self, x: torch.Tensor, targets: torch.Tensor) -> None:
-        """Out-of-place update, so tensors saved for the current backward stay valid."""
+        """Out-of-place update, so tensors saved for the current backward stay valid. In a distributed
+        job the ranks' batches are gathered first (in rank order), so every rank applies the same
+        update of the whole global batch."""
+        x, targets = comm.all_gather_cat(x), comm.all_gather_cat(targets)
         mem, m = self.features.clone(), self.old_weight
         x = x.to(mem.dtype)
         if self.mode == "momentum":

@@ -3,6 +3,7 @@ import logging
 import torch
 
 from ...utils.registry import Registry
+from ..layers.batch_norm import convert_batch_norm
 
 META_ARCH_REGISTRY = Registry("META_ARCH")
 META_ARCH_REGISTRY.__doc__ = """Meta-architectures: called as ``obj(cfg)``; return an ``nn.Module`` whose
@@ -25,7 +26,10 @@ def resolve_device(name: str) -> torch.device:
 
 def build_model(cfg) -> torch.nn.Module:
     model = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)(cfg)
-    model.to(resolve_device(cfg.MODEL.DEVICE))
+    device = resolve_device(cfg.MODEL.DEVICE)
+    model = convert_batch_norm(model, cfg, device)
+    # Channels-last weights make the convolutions produce (and take) channels-last activations.
+    model.to(device, memory_format=torch.channels_last if cfg.MODEL.CHANNELS_LAST else torch.preserve_format)
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("Built %s with %.2fM parameters", type(model).__name__, n_params / 1e6)
     return model

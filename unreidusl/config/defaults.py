@@ -72,6 +72,23 @@ _C.MODEL.LOSSES.TRI_OPTION = 2
 _C.MODEL.LOSSES.TRI_MARGIN = 0.5
 _C.MODEL.LOSSES.TRI_LAMBDA = -0.01
 
+# ISE (spec cluster-contrast-ise-ncplr.md §2): support samples by progressive linear interpolation,
+# f~ = normalize(f + λ(t)·(c_n − c_y)) towards the TOPK nearest other centroids c_n, with
+# λ(t) = LAMBDA_SCALE · LAMBDA_BASE · ln(1 + (e − 1)·t/T), t = global iteration, T = all iterations.
+_C.MODEL.ISE = CN()
+# Nearest other clusters per sample = support samples per sample (ISE --topk 1).
+_C.MODEL.ISE.TOPK = 1
+# β (ISE --support_base_lambda 1.0).
+_C.MODEL.ISE.LAMBDA_BASE = 1.0
+# The released code multiplies λ by 0.5 twice (0.25); the paper names only "degree λ": 1.0 drops the
+# undocumented factor (spec §6.5 weak point 19).
+_C.MODEL.ISE.LAMBDA_SCALE = 0.25
+# Support samples also update the memory (the code and the paper's figure); False: real samples only.
+_C.MODEL.ISE.UPDATE_WITH_SUPPORTS = True
+# Label-preserving loss τ_lp (ISE --temp_lp_loss 0.6).
+_C.MODEL.LOSSES.LP = CN()
+_C.MODEL.LOSSES.LP.TEMP = 0.6
+
 # NCPLR / GL-NCPLR (spec cluster-contrast-ise-ncplr.md §3): refined soft targets for the classifier
 # logits of every branch, ỹ = α·onehot(y) + (1−α)·Σ_{j∈N(i)} w_ij·softmax(z_j), with N(i) the samples
 # within NEIGHBOR_EPS of i in the clustering distance. Defaults: the released train.sh (Market GL-NCPLR).

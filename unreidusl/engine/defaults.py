@@ -149,6 +149,8 @@ class DefaultTrainer(SimpleTrainer):
             default.insert(1, teacher_hooks.RelabelledOptimizerState())
         if hasattr(self.model, "update_teacher"):
             default.insert(1, teacher_hooks.EMATeacher())
+        if hasattr(self.model, "set_progress"):
+            default.insert(1, teacher_hooks.TrainingProgress())
         return default + [HOOK_REGISTRY.get(name)(cfg, self) for name in cfg.HOOKS]
 
     def before_epoch(self) -> None:

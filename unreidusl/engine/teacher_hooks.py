@@ -1,4 +1,5 @@
-"""Hooks for models with an EMA teacher and relabelled classifiers (MTCluster)."""
+"""Hooks for models with an EMA teacher and relabelled classifiers (MTCluster), or a schedule
+over the training progress (ISE)."""
 from .train_loop import HookBase
 
 
@@ -44,3 +45,12 @@ class DynamicIterations(HookBase):
         t = self.trainer
         clusters = t.storage.latest()["cluster/num_clusters"][0]
         t.iters_per_epoch = max(1, int(round(self.multiplier * clusters)))
+
+
+class TrainingProgress(HookBase):
+    """Before every step: ``model.set_progress(iteration, total)`` with the global iteration t and
+    T = epochs × iterations per epoch (ISE's progressive interpolation schedule)."""
+
+    def before_step(self) -> None:
+        t = self.trainer
+        t.model.set_progress(t.iter, t.max_epochs * t.iters_per_epoch)

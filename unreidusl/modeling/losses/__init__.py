@@ -1,5 +1,6 @@
 from .build import LOSS_REGISTRY, build_losses
 from .cluster_contrast import ClusterContrastLoss
+from .label_preserving import LabelPreservingLoss, label_preserving_loss
 from .softmax_ce import (CrossEntropyLoss, LabelSmoothingCrossEntropy, RestrictedLabelSmoothingCrossEntropy,
                          SoftCrossEntropyLoss, soft_cross_entropy)
 from .triplet import (SoftMarginTripletLoss, SoftTripletLoss, WeightAdaptiveTripletLoss,
@@ -7,6 +8,7 @@ from .triplet import (SoftMarginTripletLoss, SoftTripletLoss, WeightAdaptiveTrip
 
 __all__ = [
     "LOSS_REGISTRY", "build_losses", "ClusterContrastLoss", "CrossEntropyLoss", "LabelSmoothingCrossEntropy",
+    "LabelPreservingLoss", "label_preserving_loss",
     "RestrictedLabelSmoothingCrossEntropy", "SoftCrossEntropyLoss", "soft_cross_entropy",
     "SoftMarginTripletLoss", "SoftTripletLoss", "WeightAdaptiveTripletLoss", "euclidean_dist",
     "hard_example_mining",

@@ -1,8 +1,9 @@
 from .build import META_ARCH_REGISTRY, build_model, resolve_device
 from .cluster_contrast import ClusterContrast, cluster_centroids
 from .encoder import Encoder
+from .ise import ISE, progressive_supports
 from .mt_cluster import MTCluster, nearest_clusters
 from .ncplr import NCPLR
 
 __all__ = ["META_ARCH_REGISTRY", "build_model", "resolve_device", "ClusterContrast", "cluster_centroids",
-           "Encoder", "MTCluster", "nearest_clusters", "NCPLR"]
+           "Encoder", "ISE", "progressive_supports", "MTCluster", "nearest_clusters", "NCPLR"]

@@ -12,6 +12,9 @@ wall-clock; ``CPU s`` is the process CPU time (user+system, all threads), a chec
 other work is loading.  The dense reference
 (``jaccard_distance_dense_reference``, the original algorithm with dense N x N arrays and Python
 loops) runs for N <= --reference-max, is fed the same kNN ranking, and is compared entry-wise.
+With ``--hdc`` every size also gets an ``HDC`` row: 3C's Harmonic Discrepancy Clustering
+(``unreidusl.cluster.hdc``, K = N / 16, default options) on the sparse Jaccard distance of that row
+(``Jaccard s`` column: seconds of HDC itself; ``check``: iterations and ARI against the mixture).
 """
 from __future__ import annotations
 
@@ -66,7 +69,7 @@ def worker(args):
     from unreidusl.cluster.jaccard import jaccard_distance, jaccard_distance_dense_reference
     from unreidusl.cluster.knn import knn_search
 
-    x, _ = make_features(args.worker, args.dim, args.seed, sigma=args.sigma)
+    x, truth = make_features(args.worker, args.dim, args.seed, sigma=args.sigma)
     res = {"n": args.worker, "mode": args.mode}
     if args.mode == "sparse":
         res["base_mb"] = _rss_mb()
@@ -87,6 +90,17 @@ def worker(args):
             np.save(args.save + "_labels.npy", labels)
             import scipy.sparse as sp
             sp.save_npz(args.save + "_dist.npz", dist)
+    elif args.mode == "hdc":
+        import scipy.sparse as sp
+        import torch
+        from sklearn.metrics import adjusted_rand_score
+        from unreidusl.cluster.hdc import hdc
+        dist = sp.load_npz(args.save + "_dist.npz").tocsr()
+        res["base_mb"] = _rss_mb()
+        c0, t0 = time.process_time(), time.perf_counter()
+        out = hdc(x, dist, max(2, args.worker // 16), generator=torch.Generator().manual_seed(args.seed))
+        res.update(total_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0, peak_mb=_peak_mb(),
+                   iterations=out.iterations, ari=float(adjusted_rand_score(truth, out.labels)))
     else:  # dense reference, fed the same kNN ranking as the sparse run
         import scipy.sparse as sp
         from sklearn.cluster import DBSCAN
@@ -151,6 +165,7 @@ def main(argv=None):
     p.add_argument("--backend", default="torch", choices=["torch", "numpy", "faiss", "auto"])
     p.add_argument("--max-dist", type=float, default=None,
                    help="pass max_dist to jaccard_distance (store only D <= max_dist)")
+    p.add_argument("--hdc", action="store_true", help="add an HDC row per size (3C, K = N / 16)")
     p.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--mode", default="sparse", help=argparse.SUPPRESS)
     p.add_argument("--save", default="", help=argparse.SUPPRESS)
@@ -166,6 +181,12 @@ def main(argv=None):
                          r["cpu_s"], r["base_mb"], r["peak_mb"], r["peak_mb"] - r["base_mb"],
                          r["dist_mb"], f"{r['nnz_per_row']:.0f}", r["clusters"], ""])
             print(_table([rows[-1]], HEADERS).splitlines()[-1], flush=True)
+            if args.hdc:
+                h = run_case(args, n, "hdc", save)
+                rows.append([n, "HDC", None, h["total_s"], None, h["total_s"], h["cpu_s"], h["base_mb"],
+                             h["peak_mb"], h["peak_mb"] - h["base_mb"], None, None, max(2, n // 16),
+                             f"iters={h['iterations']} ARI={h['ari']:.3f}"])
+                print(_table([rows[-1]], HEADERS).splitlines()[-1], flush=True)
             if n <= args.reference_max:
                 d = run_case(args, n, "dense", save)
                 check = f"maxdiff={d['max_abs_diff']:.1e} labels_equal={d['labels_equal']}"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["kmeans", "filter_small"]
+__all__ = ["kmeans", "filter_small", "greedy_kmeanspp"]
 
 _BLOCK = 1 << 22  # elements of one N-block x K distance tile (16 MB in float32)
 
@@ -43,31 +43,42 @@ def _nearest(x, c, block=_BLOCK):
     return idx, dmin
 
 
-def _init_pp(x, k, gen):
-    """Greedy k-means++: each step draws ``2 + ln k`` candidates ~ D^2 and keeps the one that
-    lowers the potential ``sum D^2`` most (sklearn's variant)."""
-    n = x.shape[0]
+def greedy_kmeanspp(n, k, potential_rows, gen):
+    """Indices of k seeds by greedy k-means++ on any potential (sklearn's variant): the first is
+    uniform; each further seed draws ``2 + ln k`` candidates with probability ~ D (D = potential
+    to the nearest chosen seed) and keeps the one that lowers ``sum D`` most.
+    ``potential_rows(idx)`` returns the [len(idx), n] potential of every point to the points idx:
+    squared Euclidean distance for k-means, the raw Jaccard distance for HDC (spec 3c-cdsm A.6)."""
     trials = 2 + int(np.log(k))
-    xn = (x * x).sum(1)
     first = int(torch.randint(n, (1,), generator=gen))
     centres = [first]
-    dmin = (xn - 2.0 * (x @ x[first]) + xn[first]).clamp_min_(0)
+    dmin = potential_rows(torch.tensor([first]))[0]
     for _ in range(1, k):
         total = float(dmin.sum())
         if total <= 0:                                  # all remaining points coincide
             rest = torch.ones(n, dtype=torch.bool)
             rest[centres] = False
             nxt = int(torch.nonzero(rest)[0])
-            dmin = torch.minimum(dmin, ((x - x[nxt]) ** 2).sum(1))
+            dmin = torch.minimum(dmin, potential_rows(torch.tensor([nxt]))[0])
         else:
             cand = torch.multinomial((dmin / total).double().cpu(), trials, replacement=True,
-                                     generator=gen).to(x.device)
-            d = (xn[None] - 2.0 * (x[cand] @ x.T) + xn[cand][:, None]).clamp_min_(0)
-            d = torch.minimum(d, dmin[None])
+                                     generator=gen)
+            d = torch.minimum(potential_rows(cand), dmin[None])
             best = int(torch.argmin(d.sum(1)))
             nxt, dmin = int(cand[best]), d[best]
         centres.append(nxt)
-    return x[centres].clone()
+    return centres
+
+
+def _init_pp(x, k, gen):
+    """Greedy k-means++ seeds on the squared Euclidean distance (``greedy_kmeanspp``)."""
+    xn = (x * x).sum(1)
+
+    def sq_dist(idx):
+        idx = idx.to(x.device)
+        return (xn[None] - 2.0 * (x[idx] @ x.T) + xn[idx][:, None]).clamp_min_(0)
+
+    return x[greedy_kmeanspp(x.shape[0], k, sq_dist, gen)].clone()
 
 
 def _kmeans_torch(x, k, iters, gen, init, tol):

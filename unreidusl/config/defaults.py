@@ -54,8 +54,13 @@ _C.MODEL.MEMORY.NAME = "ClusterMemory"
 _C.MODEL.MEMORY.TEMP = 0.05
 # Weight of the OLD centroid in c <- normalize(m*c + (1-m)*x) (Cluster Contrast's "momentum").
 _C.MODEL.MEMORY.OLD_WEIGHT = 0.1
-# "momentum": per-sample sequential update; "hard": least-similar instance per class; "mean": batch mean.
+# "momentum": per-sample sequential update; "hard": least-similar instance per class; "mean": batch mean;
+# 3C's camera-aware modes (need the batch camera ids, meta-arch ThreeC): "chd" (largest
+# confidence-integrated harmonic discrepancy, 3C --cm-mode hd_camera) and "tccl" (3C's TCCL baseline).
 _C.MODEL.MEMORY.UPDATE = "momentum"
+# CHD confidence of a sample alone with its camera in its class's batch group: "max" = 2 (3C's code),
+# "cluster" = 1 + cos to the class's batch centre (spec 3c-cdsm.md E.1.9).
+_C.MODEL.MEMORY.CHD_SINGLETON = "cluster"
 
 _C.MODEL.LOSSES = CN()
 # Names in the LOSS registry, summed with the weights in WEIGHTS (default weight 1.0 each).
@@ -64,6 +69,11 @@ _C.MODEL.LOSSES.WEIGHTS = []
 # Label smoothing ε of LabelSmoothingCrossEntropy and RLSCE.
 _C.MODEL.LOSSES.CE = CN()
 _C.MODEL.LOSSES.CE.EPSILON = 0.1
+# 3C's CIE weighting (CIEWeightedCrossEntropy, spec 3c-cdsm.md A.8): camera entropy counted in the
+# "batch" (3C --loss-with-camera) or over each cluster's members in the pseudo-labelled set ("cluster",
+# spec E.1.10).
+_C.MODEL.LOSSES.CIE = CN()
+_C.MODEL.LOSSES.CIE.SCOPE = "batch"
 # MTCluster's loss choice with AuxUSLReID's keys: ID_OPTION 1 CE, 2 LSCE, 3 RLSCE (ID_K nearest
 # clusters); TRI_OPTION 1 soft-margin batch-hard triplet, 2 WATL (TRI_MARGIN, TRI_LAMBDA).
 _C.MODEL.LOSSES.ID_OPTION = 3
@@ -225,6 +235,10 @@ _C.SOLVER.MOMENTUM = 0.9
 _C.SOLVER.SCHED = "StepLR"
 _C.SOLVER.STEPS = [20]
 _C.SOLVER.GAMMA = 0.1
+# Linear LR warm-up over the first WARMUP_EPOCHS epochs from WARMUP_FACTOR x BASE_LR (fast-reid's
+# WarmupMultiStepLR, 3C spec 3c-cdsm.md A.9: 10 epochs from 0.1); 0 = none.
+_C.SOLVER.WARMUP_EPOCHS = 0
+_C.SOLVER.WARMUP_FACTOR = 0.1
 _C.SOLVER.MAX_EPOCHS = 50
 _C.SOLVER.ITERS_PER_EPOCH = 200
 _C.SOLVER.IMS_PER_BATCH = 64
@@ -262,6 +276,9 @@ _C.CLUSTER.K1 = 30
 _C.CLUSTER.K2 = 6
 # kNN backend for distances: "torch" (exact, blockwise), "faiss", or "auto".
 _C.CLUSTER.KNN_BACKEND = "torch"
+# JaccardDistance's forward neighbourhood: True = k1 columns with self included (Cluster Contrast);
+# False = self + k1 neighbours (Zhong et al. and 3C, spec 3c-cdsm.md A.5).
+_C.CLUSTER.K1_INCLUDES_SELF = True
 _C.CLUSTER.NAME = "DBSCAN"
 _C.CLUSTER.EPS = 0.6
 _C.CLUSTER.MIN_SAMPLES = 4
@@ -307,6 +324,40 @@ _C.CLUSTER.KMEANS_ITERS = 100
 _C.CLUSTER.KMEANS_BACKEND = "auto"
 # k-means on L2-normalised features (as 3C).
 _C.CLUSTER.KMEANS_NORMALIZE = True
+# 3C (spec 3c-cdsm.md A.7): the first WARMUP_EPOCHS epochs cluster with WARMUP_NAME (a CLUSTERER
+# name), later epochs with NAME; 0 = no warm-up (3C: --warmup-iters 10 with --warmup-with-dbscan).
+_C.CLUSTER.WARMUP_EPOCHS = 0
+_C.CLUSTER.WARMUP_NAME = "DBSCAN"
+# HDC, Harmonic Discrepancy Clustering (CLUSTER.NAME "HDC", 3C spec A.6; K = CLUSTER.NUM_CLUSTERS).
+_C.CLUSTER.HDC = CN()
+# "kmeans++2": greedy k-means++ on the Jaccard distance (3C --hdc-init default); "kmeans++": on the
+# features; "random": uniform labels.
+_C.CLUSTER.HDC.INIT = "kmeans++2"
+# Iteration cap (3C --hdc-max-iter 80) and the first iteration the patience rule applies (3C: 10).
+_C.CLUSTER.HDC.MAX_ITER = 80
+_C.CLUSTER.HDC.MIN_ITER = 10
+# Stop after PATIENCE + 1 iterations without a new lowest centroid shift (3C n_tol 4).
+_C.CLUSTER.HDC.PATIENCE = 4
+# Anchor-confidence distance: "euler" (the paper's Euler cosine, sum 1 - cos(alpha*pi*dx); default),
+# "euler_complex" (the released code's complex square, spec E.1.4), "cosine" or "euclidean".
+_C.CLUSTER.HDC.DISTANCE = "euler"
+# alpha of the Euler embedding (3C: 1.9).
+_C.CLUSTER.HDC.EULER_ALPHA = 1.9
+# Anchor confidence b = exp(-CONFIDENCE_SCALE * d / max d) (3C hard-codes 5).
+_C.CLUSTER.HDC.CONFIDENCE_SCALE = 5.0
+# Peripheral samples: h > mean + N_SIGMA * std of their cluster (3C n_sigma 1), or h > THRESHOLD when
+# THRESHOLD > 0 (3C --threshold; default off).
+_C.CLUSTER.HDC.N_SIGMA = 1.0
+_C.CLUSTER.HDC.THRESHOLD = -1.0
+# L2-normalise the centroids every iteration (3C --hdc-normalize, default off).
+_C.CLUSTER.HDC.NORMALIZE = False
+# Members of clusters smaller than this are moved into empty clusters last (3C: 5).
+_C.CLUSTER.HDC.PROTECT = 5
+# Drop the peripheral samples from training (3C --hdc-outlier; on in the README for all datasets).
+_C.CLUSTER.HDC.OUTLIER = True
+# Initialise the memory from the non-peripheral members only (3C --hdc-centroids; matters only when
+# OUTLIER is off, where training still uses every member).
+_C.CLUSTER.HDC.CENTROIDS = True
 # Write a cluster-size histogram PNG per clustering to OUTPUT_DIR/clusters/.
 _C.CLUSTER.SIZE_HISTOGRAM = True
 

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...cluster.distances import JaccardDistance
+from ...utils import comm
 from ..layers import ClusterClassifier, resize_like_checkpoint
 from ..losses import soft_cross_entropy
 from ..losses.refined_labels import NEIGHBOR_WEIGHTS, exchange_labels, neighbor_ensemble, neighbor_graph, \
@@ -147,8 +148,8 @@ class NCPLR(nn.Module):
         for b, z in enumerate(logits):
             probs = z.float().softmax(1)                  # float32 targets, also under autocast
             bank = None
-            if self.use_bank:
-                self.bank[b, index] = probs
+            if self.use_bank:  # every rank writes the whole (gathered) batch: the banks stay equal
+                self.bank[b, comm.all_gather_cat(index)] = comm.all_gather_cat(probs)
                 bank = self.bank.flatten(0, 1) if per_branch else self.bank[b]
             rows_b = index + b * rows if per_branch else index
             ensembles.append(neighbor_ensemble(probs, rows_b, graph, self.neighbor_weight, self.neighbor_temp, bank))

@@ -64,3 +64,46 @@ class KMeans:
         labels, _ = kmeans(features, self.k, self.iters, seed, self.backend,
                            normalize=self.normalize)
         return filter_small(labels, self.min_size)
+
+
+@CLUSTERER_REGISTRY.register()
+class HDC:
+    """3C's Harmonic Discrepancy Clustering (``hdc.py``) with K = ``CLUSTER.NUM_CLUSTERS`` on the
+    distance (1 - exp(-D)) and the features, options under ``CLUSTER.HDC``.  Returned labels: the
+    full assignment, or with ``HDC.OUTLIER`` the assignment minus the peripheral samples (-1);
+    then clusters with fewer than ``CLUSTER.MIN_SAMPLES`` members become -1.  With
+    ``HDC.CENTROIDS`` and without ``HDC.OUTLIER``, ``centroid_labels`` (the kept labels minus the
+    peripheral samples) tells the pipeline to initialise the memory from the core members only.
+    Seeded from numpy's global generator (seeded per epoch by the trainer); runs on CUDA when
+    ``MODEL.DEVICE`` allows it."""
+
+    needs_features = True
+
+    def __init__(self, cfg) -> None:
+        c, h = cfg.CLUSTER, cfg.CLUSTER.HDC
+        self.k, self.min_size, self.device_name = c.NUM_CLUSTERS, c.MIN_SAMPLES, cfg.MODEL.DEVICE
+        self.outlier, self.use_core_centroids = h.OUTLIER, h.CENTROIDS and not h.OUTLIER
+        self.options = dict(init=h.INIT, max_iter=h.MAX_ITER, min_iter=h.MIN_ITER, patience=h.PATIENCE,
+                            distance=h.DISTANCE, alpha=h.EULER_ALPHA, confidence_scale=h.CONFIDENCE_SCALE,
+                            n_sigma=h.N_SIGMA, threshold=h.THRESHOLD if h.THRESHOLD > 0 else None,
+                            normalize=h.NORMALIZE, protect=h.PROTECT)
+        self.centroid_labels = None
+        self.iterations = 0
+
+    def __call__(self, dist, features=None) -> np.ndarray:
+        import torch  # noqa: PLC0415 - torch only when HDC runs
+
+        from .hdc import hdc  # noqa: PLC0415
+        from .kmeans import filter_small  # noqa: PLC0415
+
+        if features is None:
+            raise ValueError("HDC clusters the features and the distance: call it as cluster(dist, features=X)")
+        name = self.device_name
+        device = "cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name)
+        gen = torch.Generator().manual_seed(int(np.random.randint(0, 2 ** 31 - 1)))
+        result = hdc(features, dist, self.k, generator=gen, device=device, **self.options)
+        self.iterations = result.iterations
+        labels = np.where(result.peripheral, -1, result.labels) if self.outlier else result.labels
+        labels = filter_small(labels, self.min_size)
+        self.centroid_labels = np.where(result.peripheral, -1, labels) if self.use_core_centroids else None
+        return labels

@@ -32,13 +32,15 @@ class JaccardDistance:
     def __init__(self, cfg) -> None:
         self.k1, self.k2, self.backend = cfg.CLUSTER.K1, cfg.CLUSTER.K2, cfg.CLUSTER.KNN_BACKEND
         self.model_device = cfg.MODEL.DEVICE
+        # CLUSTER.K1_INCLUDES_SELF False: self + k1 neighbours (3C's variant, spec 3c-cdsm.md A.5)
+        self.search_k = None if cfg.CLUSTER.K1_INCLUDES_SELF else self.k1 + 1
         # When set, only pairs with D <= max_dist are stored (the rest count as far apart).
         self.max_dist = None
 
     def __call__(self, features: torch.Tensor) -> sp.csr_matrix:
         return jaccard_distance(features, k1=self.k1, k2=self.k2, knn_backend=self.backend,
                                 device=knn_device(self.model_device),
-                                max_dist=self.max_dist)
+                                search_k=self.search_k, max_dist=self.max_dist)
 
 
 @DISTANCE_REGISTRY.register()

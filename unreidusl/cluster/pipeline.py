@@ -95,7 +95,14 @@ class PseudoLabeler:
                              f"ICDBSCAN_OPTION and ADAPTIVE need a distance-based clusterer")
         if c.ADAPTIVE and not hasattr(self.clusterer, "eps"):
             raise ValueError(f"CLUSTER.ADAPTIVE sets the clusterer's eps, but {c.NAME} has none")
-        self.distance = None if self.on_features else build_distance(cfg)
+        # 3C's clustering warm-up (spec 3c-cdsm.md A.7): CLUSTER.WARMUP_NAME before epoch
+        # CLUSTER.WARMUP_EPOCHS, CLUSTER.NAME from then on (``set_epoch`` switches)
+        self.main_clusterer = self.clusterer
+        self.warmup_clusterer = CLUSTERER_REGISTRY.get(c.WARMUP_NAME)(cfg) if c.WARMUP_EPOCHS > 0 else None
+        needs_distance = not self.on_features or (
+            self.warmup_clusterer is not None
+            and getattr(self.warmup_clusterer, "input_kind", "distance") != "features")
+        self.distance = build_distance(cfg) if needs_distance else None
         self.eps = AdaptiveEps(c.ADAPTIVE_RHO, c.EPS_FROZEN) if c.ADAPTIVE else None
         self.groups = tracklet_groups(self.samples) if c.MUST_LINK else None
         self.transit = None
@@ -133,11 +140,20 @@ class PseudoLabeler:
             return self.eps.value
         return adaptive_eps(dist, self.eps.rho)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Select the warm-up clusterer for epochs < CLUSTER.WARMUP_EPOCHS, else CLUSTER.NAME."""
+        warm = self.warmup_clusterer is not None and epoch < self.cfg.CLUSTER.WARMUP_EPOCHS
+        self.clusterer = self.warmup_clusterer if warm else self.main_clusterer
+        self.on_features = getattr(self.clusterer, "input_kind", "distance") == "features"
+
     def _prune_distance(self) -> None:
         """When eps is known before the distance is computed (fixed, or frozen adaptive), let the
         distance store only the pairs that can matter. Exact: SCP and STS only increase distances
         (λ ≥ 0), and ICDBSCAN's relaxation looks at most |RELAXED|·eps far."""
         if not hasattr(self.distance, "max_dist"):
+            return
+        if not hasattr(self.clusterer, "eps"):                # e.g. HDC reads every distance < 1
+            self.distance.max_dist = None
             return
         c = self.cfg.CLUSTER
         if self.eps is None:
@@ -189,8 +205,13 @@ class PseudoLabeler:
             if self.eps is not None:
                 self.clusterer.eps = self.eps(dist)
             kwargs = {"cannot_link": self.aux.cannot_link} if c.ICDBSCAN_OPTION else {}
+            if getattr(self.clusterer, "needs_features", False):
+                kwargs["features"] = features
             labels = np.asarray(self.clusterer(dist, **kwargs), dtype=np.int64)
-            info["eps"] = float(getattr(self.clusterer, "eps", c.EPS))
+            if hasattr(self.clusterer, "eps"):
+                info["eps"] = float(self.clusterer.eps)
+            if getattr(self.clusterer, "centroid_labels", None) is not None:
+                info["centroid_labels"] = self.clusterer.centroid_labels
         if self.groups is not None:
             labels = apply_must_link(labels, self.groups)
         info["seconds"] = time.perf_counter() - start

@@ -48,10 +48,15 @@ class PseudoLabelHook(HookBase):
         self.period = cfg.CLUSTER.PERIOD
         self.labeler = PseudoLabeler(cfg, self.samples, cfg.OUTPUT_DIR)
         self.distance = self.labeler.distance
-        self.clusterer = self.labeler.clusterer
+        self.camids = torch.tensor([s.camid for s in self.samples], dtype=torch.long)
         # images: one loader for the whole run; video clips are redrawn every epoch
         self.image_loader = build_cluster_loader(cfg, self.samples) if is_single_frame(self.samples) else None
         self.labels: Optional[np.ndarray] = None
+
+    @property
+    def clusterer(self):
+        """The clusterer of the current epoch (``CLUSTER.WARMUP_NAME`` during a warm-up)."""
+        return self.labeler.clusterer
 
     def before_epoch(self) -> None:
         t = self.trainer
@@ -65,6 +70,7 @@ class PseudoLabelHook(HookBase):
         t = self.trainer
         start = time.perf_counter()
         features = self._features()
+        self.labeler.set_epoch(t.epoch)
         # Rank 0 clusters (and writes the aux files); all ranks get its labels (distributed job).
         labels, info = comm.broadcast_object(self.labeler(features) if comm.is_main_process() else None)
         stats = cluster_summary(labels)
@@ -97,7 +103,7 @@ class PseudoLabelHook(HookBase):
             )
         self.labels = labels
         # optional inputs, passed to the models whose reset_pseudo_labels declares them
-        extra = {k: info[k] for k in ("distance",) if k in info}
+        extra = {"camids": self.camids, **{k: info[k] for k in ("centroid_labels", "distance") if k in info}}
         accepted = inspect.signature(t.model.reset_pseudo_labels).parameters
         t.model.reset_pseudo_labels(features, labels, **{k: v for k, v in extra.items() if k in accepted})
 

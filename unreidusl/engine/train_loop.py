@@ -192,7 +192,9 @@ class SimpleTrainer(TrainerBase):
         keys = model.per_sample_grad_keys
         # the batch losses (neck, memory, losses: cheap) run in float32 even under autocast
         full = {k: torch.cat([p[k] for p in parts]).float().requires_grad_(k in keys) for k in parts[0]}
-        losses = model.batch_losses(full, targets)
+        # further batch fields a model's batch_losses needs (e.g. 3C's camera ids)
+        extra = {k: batch[k].to(model.device, non_blocking=True) for k in getattr(model, "batch_keys", ())}
+        losses = model.batch_losses(full, targets, **extra)
         self.amp.backward(sum(losses.values()))
         for i, chunk in enumerate(chunks):
             with self.amp.autocast():

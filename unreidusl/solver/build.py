@@ -1,4 +1,6 @@
 """Optimiser and epoch-level LR scheduler from ``cfg.SOLVER``."""
+import bisect
+
 import torch
 
 _OPTIMIZERS = ("Adam", "AdamW", "SGD")
@@ -20,6 +22,8 @@ def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
 def build_lr_scheduler(cfg, optimizer: torch.optim.Optimizer):
     """Stepped once per epoch."""
     s = cfg.SOLVER
+    if s.WARMUP_EPOCHS > 0:
+        return _warmup_step_scheduler(s, optimizer)
     if s.SCHED == "StepLR":
         if len(s.STEPS) != 1:
             raise ValueError(f"SOLVER.SCHED StepLR needs one step size in SOLVER.STEPS, got {s.STEPS}")
@@ -31,3 +35,19 @@ def build_lr_scheduler(cfg, optimizer: torch.optim.Optimizer):
     if s.SCHED == "ConstantLR":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
     raise ValueError(f"SOLVER.SCHED must be one of {_SCHEDULERS}, got {s.SCHED!r}")
+
+
+def _warmup_step_scheduler(s, optimizer):
+    """fast-reid's WarmupMultiStepLR as 3C uses it (spec 3c-cdsm.md A.9): lr(e) = BASE_LR · w(e) ·
+    GAMMA^(decays before or at e), w(e) = f + (1 − f)·e/W for e < W = WARMUP_EPOCHS (f = WARMUP_FACTOR),
+    else 1; decays every STEPS[0] epochs (StepLR) or at each epoch in STEPS (MultiStepLR)."""
+    if s.SCHED not in ("StepLR", "MultiStepLR"):
+        raise ValueError(f"SOLVER.WARMUP_EPOCHS > 0 works with SOLVER.SCHED StepLR or MultiStepLR, got {s.SCHED!r}")
+    steps, warm, f = sorted(s.STEPS), s.WARMUP_EPOCHS, s.WARMUP_FACTOR
+
+    def factor(epoch: int) -> float:
+        decays = epoch // steps[0] if s.SCHED == "StepLR" else bisect.bisect_right(steps, epoch)
+        ramp = f + (1 - f) * epoch / warm if epoch < warm else 1.0
+        return ramp * s.GAMMA ** decays
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

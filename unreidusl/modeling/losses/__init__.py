@@ -1,4 +1,5 @@
 from .build import LOSS_REGISTRY, build_losses
+from .camera_entropy import CIEWeightedCrossEntropy, camera_entropy
 from .cluster_contrast import ClusterContrastLoss
 from .label_preserving import LabelPreservingLoss, label_preserving_loss
 from .softmax_ce import (CrossEntropyLoss, LabelSmoothingCrossEntropy, RestrictedLabelSmoothingCrossEntropy,
@@ -7,6 +8,7 @@ from .triplet import (SoftMarginTripletLoss, SoftTripletLoss, WeightAdaptiveTrip
                       euclidean_dist, hard_example_mining)
 
 __all__ = [
+    "CIEWeightedCrossEntropy", "camera_entropy",
     "LOSS_REGISTRY", "build_losses", "ClusterContrastLoss", "CrossEntropyLoss", "LabelSmoothingCrossEntropy",
     "LabelPreservingLoss", "label_preserving_loss",
     "RestrictedLabelSmoothingCrossEntropy", "SoftCrossEntropyLoss", "soft_cross_entropy",

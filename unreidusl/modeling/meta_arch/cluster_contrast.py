@@ -47,6 +47,8 @@ class ClusterContrast(nn.Module):
 
     # Keys of ``per_sample`` that carry gradient (used by gradient accumulation).
     per_sample_grad_keys = ("pooled",)
+    # Batch fields passed to ``batch_losses`` as keyword arguments (forward and gradient accumulation).
+    batch_keys = ()
 
     def per_sample(self, images: torch.Tensor):
         """Per-sample outputs, computable chunk by chunk: pooled backbone features."""
@@ -65,7 +67,9 @@ class ClusterContrast(nn.Module):
         if not self.training:
             return self.extract(images)
         targets = batch["targets"].to(self.device, non_blocking=True)
-        return self.batch_losses(self.per_sample(images), targets)
+        # further batch fields a subclass's batch_losses takes (e.g. ThreeC's camera ids)
+        extra = {k: batch[k].to(self.device, non_blocking=True) for k in self.batch_keys}
+        return self.batch_losses(self.per_sample(images), targets, **extra)
 
     @torch.no_grad()
     def reset_pseudo_labels(self, features: torch.Tensor, labels: np.ndarray) -> None:

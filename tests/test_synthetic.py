@@ -340,3 +340,43 @@ def test_world_is_a_pure_function_of_the_seed():
     assert splits.count("train") == cfg.num_train_ids and splits.count("test") == cfg.num_test_ids
     with pytest.raises(ValueError):
         resolve_config("tiny", "person", {"tracklet_len": (5, 2)})
+
+
+def _train_overlap_pairs(world):
+    """Same-camera, time-overlapping pairs of tracklets of two different training identities."""
+    trks = [t for t in world.tracklets if t.kind == "normal" and world.split_of(t) == "train"]
+    return sum(a.cam == b.cam and a.uid != b.uid and a.start <= b.end and b.start <= a.end
+               for i, a in enumerate(trks) for b in trks[i + 1:])
+
+
+def test_video_layouts_have_crowded_cameras_and_image_layouts_keep_the_preset():
+    from unreidusl.data.synthetic import build_world, resolve_config
+    from unreidusl.data.synthetic.config import VIDEO_PRESETS
+
+    image, video = resolve_config("small", "person"), resolve_config("small", "person", video=True)
+    assert image == resolve_config("small", "person", {}) and image.frame_stride == 5  # Market world
+    assert video.frame_stride == VIDEO_PRESETS["small"]["frame_stride"] == 15
+    assert video.tracklet_len == image.tracklet_len and video.num_train_ids == image.num_train_ids
+    assert resolve_config("small", "vehicle", video=True) == resolve_config("small", "vehicle")
+    assert resolve_config("small", "person", {"frame_stride": 7}, video=True).frame_stride == 7
+    n_image, n_video = _train_overlap_pairs(build_world(0, image)), _train_overlap_pairs(build_world(0, video))
+    assert n_image < 300 and n_video > 1000  # ~2 concurrent other training identities per tracklet
+
+
+def test_stale_cache_is_regenerated_only_when_asked(tmp_path):
+    p = make_synthetic(root=tmp_path, fmt="dukemtmc-videoreid", seed=0, preset="tiny")
+    marker = json.loads((p / MARKER).read_text())
+    assert marker["config"]["frame_stride"] == 15
+    old = dict(marker, format_version=marker["format_version"] - 1)
+    (p / MARKER).write_text(json.dumps(old))                   # written by an older generator
+    with pytest.raises(FileExistsError, match="format_version"):
+        make_synthetic(root=tmp_path, fmt="dukemtmc-videoreid", seed=0, preset="tiny")
+    assert make_synthetic(root=tmp_path, fmt="dukemtmc-videoreid", seed=0, preset="tiny",
+                          refresh_stale=True) == p
+    assert json.loads((p / MARKER).read_text()) == marker
+    # a folder made with overrides, or for another seed, is the user's: never replaced silently
+    make_synthetic(root=tmp_path / "o", fmt="market1501", seed=0, preset="tiny", num_cameras=3)
+    with pytest.raises(FileExistsError, match="num_cameras"):
+        make_synthetic(root=tmp_path / "o", fmt="market1501", seed=0, preset="tiny", refresh_stale=True)
+    with pytest.raises(FileExistsError, match="seed"):
+        make_synthetic(root=tmp_path, fmt="dukemtmc-videoreid", seed=1, preset="tiny", refresh_stale=True)

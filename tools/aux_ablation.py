@@ -2,18 +2,24 @@
 """Ablation of the auxiliary information (TOC, SCP, STS, must-link) on pseudo-label quality.
 
     python tools/aux_ablation.py --config-file F --features histogram [--eps 0.4,0.5,0.6] [KEY VALUE ...]
-    python tools/aux_ablation.py --config-file F --features model MODEL.WEIGHTS out/model_final.pth
+    python tools/aux_ablation.py --config-file F --features model [MODEL.WEIGHTS out/model_final.pth]
+
+The first-epoch clustering of the synthetic video recipe, with and without TOC / SCP / STS:
+
+    python tools/aux_ablation.py --config-file configs/Synthetic/mtcluster_video.yml --features model --eps 0.5,0.6
 
 Features of the training tracklets (``DATASETS.TRAIN``, ``DATASETS.MODE`` applied) come from a
-model (``--features model``: ``MODEL.WEIGHTS``, the clustering pipeline's extraction) or, with no
-training at all, from colour histograms (``--features histogram``: 8x8x8 RGB histogram in 4
-stripes, Hellinger-normalised, averaged over up to ``--frames`` frames per tracklet: an image
-feature with a strong camera bias, the situation SCP / STS target) or, as a controlled
-experiment, from the identities (``--features simulated``: ``normalise(u_pid + b v_cam + s e)``,
-Gaussian u, v, e; ``--cam-bias`` b, ``--noise`` s: a camera-biased "model" of known quality on the
-dataset's real cameras and time stamps).  One distance
-(``CLUSTER.DISTANCE``) is computed and every variant clusters it through
-``cluster.pipeline.PseudoLabeler``:
+model (``--features model``: exactly the features of the trainer's clustering at the start of an
+epoch, ``CLUSTER_SEQ_LEN`` clips drawn as in epoch 1; the model is ``MODEL.WEIGHTS`` or, without
+it, the trainer's initial model (built after seeding with ``SEED``, saved to
+``--out/model_init.pth``), so that the table is the first-epoch clustering of a training run with
+the same config) or, with no training at all, from colour histograms (``--features histogram``:
+8x8x8 RGB histogram in 4 stripes, Hellinger-normalised, averaged over up to ``--frames`` frames
+per tracklet: an image feature with a strong camera bias, the situation SCP / STS target) or, as a
+controlled experiment, from the identities (``--features simulated``: ``normalise(u_pid + b v_cam
++ s e)``, Gaussian u, v, e; ``--cam-bias`` b, ``--noise`` s: a camera-biased "model" of known
+quality on the dataset's real cameras and time stamps).  One distance (``CLUSTER.DISTANCE``) is
+computed and every variant clusters it through ``cluster.pipeline.PseudoLabeler``:
 
     base  (DBSCAN) | +SCP | +STS | +TOC (ICDBSCAN) | +SCP+STS | +TOC+SCP+STS | (+ must-link)
 
@@ -74,19 +80,26 @@ def simulated_features(samples, cam_bias=1.0, noise=1.0, dim=256, seed=0):
     return torch.from_numpy(x.astype(np.float32))
 
 
-def model_features(cfg, samples):
-    from unreidusl.data import build_inference_loader  # noqa: PLC0415
-    from unreidusl.evaluation import extract_features  # noqa: PLC0415
+def model_features(cfg, samples, out_dir):
+    """Clustering features of ``MODEL.WEIGHTS`` or of the initial model (module docstring)."""
+    from unreidusl.evaluation.extract import extract_cluster_features  # noqa: PLC0415
     from unreidusl.modeling import build_model  # noqa: PLC0415
-    from unreidusl.utils.checkpoint import load_checkpoint  # noqa: PLC0415
+    from unreidusl.utils.checkpoint import atomic_torch_save, load_checkpoint  # noqa: PLC0415
+    from unreidusl.utils.env import seed_all  # noqa: PLC0415
 
-    if not cfg.MODEL.WEIGHTS:
-        raise SystemExit("--features model needs MODEL.WEIGHTS (a trained checkpoint)")
+    if cfg.DATALOADER.CLUSTER_SAMPLE_MULTI != 1:
+        raise SystemExit("--features model compares one clip per tracklet: set "
+                         "DATALOADER.CLUSTER_SAMPLE_MULTI 1")
+    seed_all(cfg.SEED)                                   # as default_setup before DefaultTrainer
     model = build_model(cfg)
-    state = load_checkpoint(cfg.MODEL.WEIGHTS)
-    model.load_state_dict(state.get("model", state))
-    loader = build_inference_loader(cfg, samples, cfg.CLUSTER.IMS_PER_BATCH)
-    return extract_features(model, loader, "clustering features")
+    if cfg.MODEL.WEIGHTS:
+        state = load_checkpoint(cfg.MODEL.WEIGHTS)
+        model.load_state_dict(state.get("model", state))
+    else:
+        path = os.path.join(out_dir, "model_init.pth")
+        atomic_torch_save({"model": model.state_dict()}, path)
+        logger.info("No MODEL.WEIGHTS: the initial model (SEED %d), saved to %s", cfg.SEED, path)
+    return extract_cluster_features(model, cfg, samples, epoch=0)[0]
 
 
 def variant_cfg(cfg, opts):
@@ -158,7 +171,7 @@ def main(argv=None) -> int:
         elif args.features == "simulated":
             feats = simulated_features(samples, args.cam_bias, args.noise, seed=seed)
         else:
-            feats = model_features(cfg, samples)
+            feats = model_features(cfg, samples, out)
         logger.info("%s features of %d tracklets: %.1fs", args.features, len(samples),
                     time.perf_counter() - t)
         rows, stats = run(cfg, feats, samples, eps, out)

@@ -296,8 +296,10 @@ _C.CLUSTER.ICDBSCAN_OPTION = False
 _C.CLUSTER.ICDBSCAN_RELAXED = 0.0
 # SCP in training: D += CCE_LAMBDA * [same camera].
 _C.CLUSTER.CCE_OPTION = False
-# SCP weight lambda_c for training.
-_C.CLUSTER.CCE_LAMBDA = 0.006
+# SCP weight lambda_c for training, sized for the Jaccard distance (in [0, 1], eps 0.5-0.6): 0.05
+# moves same-camera pairs within a tenth of eps across it.  AuxUSLReID's 0.006 (sized for its
+# distances; it barely moves a Jaccard distance) is kept in its paper configs (USL_MTCluster_Duke.yml).
+_C.CLUSTER.CCE_LAMBDA = 0.05
 # STS in training: D *= 1 + STR_LAMBDA * exp(-STR_GAMMA * P), P = camera-pair transit plausibility.
 _C.CLUSTER.STR_OPTION = False
 # STS lambda_s (training).

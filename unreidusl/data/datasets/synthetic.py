@@ -2,7 +2,8 @@
 
 ``Synthetic<Name>`` runs the ``<Name>`` reader on the folder written by the generator
 (``unreidusl.data.synthetic``) with preset ``DATASETS.SYNTHETIC.PRESET`` and seed
-``DATASETS.SYNTHETIC.SEED``, in ``DATASETS.ROOT/synthetic/<preset>-seed<seed>/``.
+``DATASETS.SYNTHETIC.SEED``, in ``DATASETS.ROOT/synthetic/<preset>-seed<seed>/``, a cache: a
+folder made there by another version of the generator is regenerated.
 """
 import logging
 import os
@@ -38,7 +39,7 @@ def ensure_synthetic(cfg, root: str, fmt: str, dataset_dir: str) -> str:
             )
         logger.info("Generating the synthetic %s world (preset %s, seed %d) in %s ...",
                     fmt, s.PRESET, s.SEED, base)
-    make_synthetic(root=base, fmt=fmt, seed=s.SEED, preset=s.PRESET)
+    make_synthetic(root=base, fmt=fmt, seed=s.SEED, preset=s.PRESET, refresh_stale=True)
     return base
 
 

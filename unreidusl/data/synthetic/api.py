@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -17,6 +18,8 @@ from .world import build_world
 MARKER = ".synthetic_complete"
 META = "synthetic_meta.json"
 GENERATOR = "unreidusl.data.synthetic"
+
+logger = logging.getLogger(__name__)
 
 
 def _dump(obj: Any) -> bytes:
@@ -60,6 +63,16 @@ def _check_existing(target: Path, wanted: Dict[str, Any], overwrite: bool) -> bo
     return False
 
 
+def _is_stale_cache(target: Path, wanted: Dict[str, Any]) -> bool:
+    """True if ``target`` holds this generator's dataset of the same format, seed and preset, made
+    without overrides, by another generator version or preset definition (an outdated cache)."""
+    marker = _read_marker(target) if target.exists() else None
+    same = ("generator", "format", "seed", "preset")
+    return (marker is not None and not marker.get("overrides") and not wanted["overrides"]
+            and all(marker.get(k) == wanted[k] for k in same)
+            and _identity(marker) != _identity(wanted))
+
+
 def _install(tmp: Path, target: Path) -> None:
     """Move the finished ``tmp`` folder to ``target`` (replacing an old one) with renames."""
     old = None
@@ -73,7 +86,7 @@ def _install(tmp: Path, target: Path) -> None:
 
 def make_synthetic(root: Union[str, Path] = "datasets", fmt: str = "market1501", seed: int = 0,
                    preset: str = "small", overwrite: bool = False, workers: Optional[int] = None,
-                   **overrides: Any) -> Path:
+                   refresh_stale: bool = False, **overrides: Any) -> Path:
     """Generate (or reuse) the synthetic dataset ``fmt`` under ``root`` and return its folder.
 
     ``overrides`` replace :class:`WorldConfig` fields of the ``preset``.  ``workers`` only sets
@@ -82,10 +95,12 @@ def make_synthetic(root: Union[str, Path] = "datasets", fmt: str = "market1501",
     (JSON of the parameters) written last.  An existing complete folder with the same
     parameters is returned untouched; one with other parameters (or without a marker) raises
     ``FileExistsError`` unless ``overwrite=True``, which regenerates and replaces it (a folder
-    that does not look synthetic is never deleted).
+    that does not look synthetic is never deleted).  ``refresh_stale=True`` (the dataset twins'
+    cache) also replaces a folder generated without overrides for the same format, seed and
+    preset by an older ``FORMAT_VERSION`` or preset definition.
     """
     layout = get_layout(fmt)
-    cfg = resolve_config(preset, layout.world, overrides)
+    cfg = resolve_config(preset, layout.world, overrides, layout.video)
     if int(seed) < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     cfg_dict = cfg.to_dict()
@@ -96,7 +111,10 @@ def make_synthetic(root: Union[str, Path] = "datasets", fmt: str = "market1501",
     }
     root = Path(root)
     target = root / layout.dirname
-    if _check_existing(target, wanted, overwrite) and not overwrite:
+    stale = refresh_stale and _is_stale_cache(target, wanted)
+    if stale:
+        logger.info("Regenerating %s: made by another version of the generator", target)
+    if _check_existing(target, wanted, overwrite or stale) and not overwrite:
         return target
 
     root.mkdir(parents=True, exist_ok=True)
@@ -113,13 +131,13 @@ def make_synthetic(root: Union[str, Path] = "datasets", fmt: str = "market1501",
             (tmp / rel).write_bytes(data)
         (tmp / META).write_bytes(_dump(build_meta(wanted, world, plan)))
         (tmp / MARKER).write_bytes(_dump(wanted))
-        if not overwrite and _check_existing(target, wanted, False):  # a concurrent run won
+        if not overwrite and _check_existing(target, wanted, stale):  # a concurrent run won
             shutil.rmtree(tmp, ignore_errors=True)
             return target
         try:
             _install(tmp, target)
         except OSError:  # lost a race against a concurrent run: accept its identical result
-            if _check_existing(target, wanted, False):
+            if _check_existing(target, wanted, stale):
                 shutil.rmtree(tmp, ignore_errors=True)
                 return target
             raise

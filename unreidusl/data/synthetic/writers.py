@@ -28,6 +28,7 @@ class ImageLayout:
     name = "market1501"
     dirname = "Market-1501-v15.09.15"
     world = "person"
+    video = False  # True: the world comes from config.VIDEO_PRESETS
     train_dir, query_dir, gallery_dir = "bounding_box_train", "query", "bounding_box_test"
     max_cam, max_pid, max_frame = 6, 1501, 999_999
     extras: Optional[str] = "zero"  # gallery-only identities: "zero" (pid 0), "own" (own pid), None

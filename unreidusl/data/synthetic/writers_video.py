@@ -64,6 +64,7 @@ def _mars_queries(world: World, test_rows: List[Tuple[str, Tracklet, int]]) -> L
 
 class DukeMTMCVideoReIDLayout:
     name, dirname, world = "dukemtmc-videoreid", "DukeMTMC-VideoReID", "person"
+    video = True  # world from config.VIDEO_PRESETS
 
     def plan(self, world: World) -> Plan:
         check_limits(world, self.name, max_cam=8, max_pid=9999, max_frame=99_999, max_len=9999)
@@ -96,6 +97,7 @@ class DukeMTMCVideoReIDLayout:
 
 class MARSLayout:
     name, dirname, world = "mars", "MARS", "person"
+    video = True  # world from config.VIDEO_PRESETS
 
     def plan(self, world: World) -> Plan:
         check_limits(world, self.name, max_cam=6, max_pid=9999, max_len=999)

@@ -13,6 +13,7 @@ from unreidusl.cluster.aux_info import AuxMismatchError
 from unreidusl.config import ConfigError
 from unreidusl.data import CorruptImageError, DatasetFormatError
 from unreidusl.engine import DefaultTrainer, PseudoLabelError, default_argument_parser, default_setup, setup_cfg
+from unreidusl.engine.interrupt import TrainingInterrupted
 from unreidusl.engine.launch import launch
 from unreidusl.evaluation import format_metrics
 from unreidusl.utils.checkpoint import CheckpointError
@@ -55,6 +56,9 @@ def worker_main(args) -> int:
     default_setup(cfg)
     try:
         return run(cfg, args)
+    except TrainingInterrupted as e:
+        logger.warning("%s", e)
+        return 128 + e.signum
     except USER_ERRORS as e:
         logger.error("%s: %s", type(e).__name__, e)
         return 1

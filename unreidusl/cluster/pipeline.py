@@ -106,6 +106,8 @@ class PseudoLabeler:
         self.eps = AdaptiveEps(c.ADAPTIVE_RHO, c.EPS_FROZEN) if c.ADAPTIVE else None
         self.groups = tracklet_groups(self.samples) if c.MUST_LINK else None
         self.transit = None
+        # eps multiplier of one re-clustering (CLUSTER.EMPTY_POLICY "relax", empty_policy.py)
+        self.eps_scale = 1.0
         self._aux = None
 
     @property
@@ -161,7 +163,7 @@ class PseudoLabeler:
         else:
             eps = self.eps.value if self.eps.frozen else None
         reach = max(1.0, abs(c.ICDBSCAN_RELAXED)) if c.ICDBSCAN_OPTION else 1.0
-        self.distance.max_dist = None if eps is None else eps * reach
+        self.distance.max_dist = None if eps is None else eps * max(1.0, self.eps_scale) * reach
 
     def estimate_transit(self, dist) -> TransitModel:
         """STS model from the eps-neighbour pairs of ``dist`` that are not cannot-linked."""
@@ -203,7 +205,9 @@ class PseudoLabeler:
                 dist = apply_aux_terms(dist, plausibility=plaus, str_lambda=c.STR_LAMBDA,
                                        str_gamma=c.STR_GAMMA)
             if self.eps is not None:
-                self.clusterer.eps = self.eps(dist)
+                self.clusterer.eps = self.eps(dist) * self.eps_scale
+            elif hasattr(self.clusterer, "eps"):
+                self.clusterer.eps = float(c.EPS) * self.eps_scale
             kwargs = {"cannot_link": self.aux.cannot_link} if c.ICDBSCAN_OPTION else {}
             if getattr(self.clusterer, "needs_features", False):
                 kwargs["features"] = features

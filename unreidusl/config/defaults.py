@@ -254,6 +254,17 @@ _C.SOLVER.AMP.ENABLED = False
 _C.SOLVER.AMP.DTYPE = "bfloat16"
 # Save a checkpoint every this many epochs (the last epoch is always saved).
 _C.SOLVER.CHECKPOINT_PERIOD = 1
+# Fault tolerance (issue #8 part 2; README "Faults"). Also save the state every this many iterations,
+# between two steps, to model_mid_epoch.pth; --resume then continues inside the epoch, exactly (0 = off).
+_C.SOLVER.CHECKPOINT_ITER_PERIOD = 0
+# On SIGTERM/SIGINT: save model_interrupted.pth at the next step boundary and exit with code 128+signal
+# (--resume continues exactly from it); a second signal stops at once.
+_C.SOLVER.CHECKPOINT_ON_SIGNAL = True
+# A NaN/Inf loss stops training, naming the iteration, the loss terms and the last good checkpoint;
+# True: skip such steps instead (no update, model buffers restored; engine/nonfinite.py) ...
+_C.SOLVER.SKIP_NONFINITE_LOSS = False
+# ... but stop at the (MAX_NONFINITE_SKIPS + 1)-th non-finite step in a row.
+_C.SOLVER.MAX_NONFINITE_SKIPS = 5
 # Reset the optimiser state (Adam moments) at every epoch, as AuxUSLReID did by rebuilding Adam;
 # with SOLVER.SCHED "ConstantLR" this reproduces its optimiser exactly.
 _C.SOLVER.RESET_OPTIMIZER_EACH_EPOCH = False
@@ -282,6 +293,14 @@ _C.CLUSTER.K1_INCLUDES_SELF = True
 _C.CLUSTER.NAME = "DBSCAN"
 _C.CLUSTER.EPS = 0.6
 _C.CLUSTER.MIN_SAMPLES = 4
+# Fault tolerance (issue #8 part 2; cluster/empty_policy.py): a clustering with every sample an outlier
+# or all in one cluster "error"s (stop with advice), "keep"s the previous pseudo-labels, or "relax"es:
+# re-clusters with eps x EMPTY_EPS_FACTOR^k (all outliers) or eps / EMPTY_EPS_FACTOR^k (one cluster).
+_C.CLUSTER.EMPTY_POLICY = "error"
+# Factor f by which "relax" widens or narrows eps at each retry (> 1).
+_C.CLUSTER.EMPTY_EPS_FACTOR = 1.5
+# Retries k = 1..EMPTY_MAX_RETRIES of "relax" before it stops with an error.
+_C.CLUSTER.EMPTY_MAX_RETRIES = 3
 # Images per batch when extracting features for clustering.
 _C.CLUSTER.IMS_PER_BATCH = 128
 # Adaptive eps: mean of the smallest ADAPTIVE_RHO fraction of the non-zero off-diagonal distances.

@@ -51,9 +51,10 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
-def build_train_loader(cfg, samples: Sequence[Sample], epoch: int) -> DataLoader:
+def build_train_loader(cfg, samples: Sequence[Sample], epoch: int, start_batch: int = 0) -> DataLoader:
     """Endless P×K batches of pseudo-labelled ``samples``; all randomness is seeded by (SEED, epoch).
-    With W distributed ranks each rank gets ``SOLVER.IMS_PER_BATCH // W`` samples per batch."""
+    With W distributed ranks each rank gets ``SOLVER.IMS_PER_BATCH // W`` samples per batch.
+    ``start_batch``: skip that many batches without loading them (resuming inside an epoch)."""
     rank, world = dist_info()
     sampler = SAMPLER_REGISTRY.get(cfg.DATALOADER.SAMPLER)(samples, cfg.DATALOADER.NUM_INSTANCES, cfg.SEED)
     sampler.set_epoch(epoch)
@@ -67,7 +68,8 @@ def build_train_loader(cfg, samples: Sequence[Sample], epoch: int) -> DataLoader
                          f"of the number of processes ({world})")
     return DataLoader(
         dataset,
-        batch_sampler=SeededBatches(InfiniteBatchSampler(sampler, batch), (cfg.SEED, epoch, rank)),
+        batch_sampler=SeededBatches(InfiniteBatchSampler(sampler, batch), (cfg.SEED, epoch, rank),
+                                    start_batch),
         num_workers=d.NUM_WORKERS,
         collate_fn=collate_samples,
         worker_init_fn=_seed_worker,
@@ -97,16 +99,18 @@ class InfiniteBatchSampler(BatchSampler):
 
 class SeededBatches:
     """Wraps a batch sampler: yields ``[(index, item_seed), ...]`` where ``item_seed`` depends only
-    on ``key`` (e.g. (SEED, epoch, rank)) and the item's position in the stream."""
+    on ``key`` (e.g. (SEED, epoch, rank)) and the item's position in the stream; the first ``start``
+    batches of the stream are skipped."""
 
-    def __init__(self, batch_sampler, key) -> None:
-        self.batch_sampler = batch_sampler
+    def __init__(self, batch_sampler, key, start: int = 0) -> None:
+        self.batch_sampler, self.start = batch_sampler, start
         self.base = int(np.random.SeedSequence([int(k) for k in key]).generate_state(1, np.uint64)[0])
 
     def __iter__(self):
         pos = 0
-        for batch in self.batch_sampler:
-            yield [(i, (self.base + 1000003 * (pos + j)) % 2**63) for j, i in enumerate(batch)]
+        for b, batch in enumerate(self.batch_sampler):
+            if b >= self.start:
+                yield [(i, (self.base + 1000003 * (pos + j)) % 2**63) for j, i in enumerate(batch)]
             pos += len(batch)
 
     def __len__(self) -> int:

@@ -18,6 +18,8 @@ from ..utils.checkpoint import Checkpointer, CheckpointError, load_checkpoint, r
 from ..utils.env import epoch_seed, import_plugins, seed_all, set_deterministic
 from ..utils.logger import setup_logger
 from . import hooks, selection, teacher_hooks
+from .interrupt import StopOnSignal
+from .nonfinite import NonFiniteLossGuard
 from .amp import build_mixed_precision
 from .launch import create_ddp_model
 from .train_loop import HOOK_REGISTRY, SimpleTrainer
@@ -119,6 +121,8 @@ class DefaultTrainer(SimpleTrainer):
         self.checkpointer = Checkpointer(cfg.OUTPUT_DIR)
         self.iters_per_epoch = cfg.SOLVER.ITERS_PER_EPOCH
         self.forward_batch_size = cfg.SOLVER.FORWARD_BATCH_SIZE
+        skips = cfg.SOLVER.MAX_NONFINITE_SKIPS if cfg.SOLVER.SKIP_NONFINITE_LOSS else 0
+        self.nonfinite = NonFiniteLossGuard(skips, self.checkpointer.last_checkpoint)
         self.amp = build_mixed_precision(cfg, next(model.parameters()).device)
         self.max_epochs = cfg.SOLVER.MAX_EPOCHS
         self._evaluators: Dict[bool, ReidEvaluator] = {}  # keyed by whether STS is applied
@@ -132,7 +136,7 @@ class DefaultTrainer(SimpleTrainer):
             pseudo_labels,
             hooks.LRScheduler(self.scheduler),
             hooks.EvalHook(cfg.TEST.EVAL_PERIOD, self.test, cfg.TEST.EVAL_AT_START),
-            hooks.PeriodicCheckpointer(cfg.SOLVER.CHECKPOINT_PERIOD),
+            hooks.PeriodicCheckpointer(cfg.SOLVER.CHECKPOINT_PERIOD, cfg.SOLVER.CHECKPOINT_ITER_PERIOD),
             # rank 0 writes the logs (register_hooks skips None)
             hooks.PeriodicWriter(cfg.OUTPUT_DIR, cfg.LOG.PERIOD, cfg.LOG.TENSORBOARD)
             if comm.is_main_process() else None,
@@ -151,6 +155,8 @@ class DefaultTrainer(SimpleTrainer):
             default.insert(1, teacher_hooks.EMATeacher())
         if hasattr(self.model, "set_progress"):
             default.insert(1, teacher_hooks.TrainingProgress())
+        if cfg.SOLVER.CHECKPOINT_ON_SIGNAL:
+            default.append(StopOnSignal())  # after the scheduler and checkpointer: it may save and stop
         return default + [HOOK_REGISTRY.get(name)(cfg, self) for name in cfg.HOOKS]
 
     def before_epoch(self) -> None:
@@ -189,24 +195,32 @@ class DefaultTrainer(SimpleTrainer):
         super().train(self.start_epoch, self.max_epochs)
 
     # ---------------------------------------------------------------- checkpoints
-    def state_dict(self) -> dict:
+    def state_dict(self, mid_epoch: bool = False) -> dict:
+        """The full training state.  ``mid_epoch``: taken between two steps of the current epoch (after
+        its ``before_epoch``), so that a resume continues at step ``inner_iter`` of ``epoch``;
+        otherwise the resume starts the next epoch."""
+        position = {"epoch": self.epoch + 1}
+        if mid_epoch:
+            position = {"epoch": self.epoch, "inner_iter": self.inner_iter,
+                        "iters_per_epoch": self.iters_per_epoch}
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "epoch": self.epoch + 1,
+            **position,
             "iter": self.iter,
+            "nonfinite_skips": self.nonfinite.consecutive,
             "rng": rng_state(),
             "amp": self.amp.state_dict(),
             "hooks": {type(h).__name__: h.state_dict() for h in self.hooks},
             "config": self.cfg.dump(),
         }
 
-    def save_checkpoint(self, name: str) -> str:
+    def save_checkpoint(self, name: str, mid_epoch: bool = False) -> str:
         """Rank 0 writes the checkpoint; the other ranks wait until it is complete."""
         path = os.path.join(self.checkpointer.save_dir, f"{name}.pth")
         if comm.is_main_process():
-            path = self.checkpointer.save(name, self.state_dict())
+            path = self.checkpointer.save(name, self.state_dict(mid_epoch))
         comm.synchronize()
         return path
 
@@ -235,6 +249,12 @@ class DefaultTrainer(SimpleTrainer):
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.start_epoch, self.iter = int(state["epoch"]), int(state["iter"])
+        self.nonfinite.consecutive = int(state.get("nonfinite_skips", 0))
+        if "inner_iter" in state:  # a mid-epoch checkpoint: continue inside that epoch
+            self.start_inner_iter = int(state["inner_iter"])
+            self.iters_per_epoch = int(state["iters_per_epoch"])
+            logger.info("%s is a mid-epoch checkpoint: %d of the epoch's %d steps are done", path,
+                        self.start_inner_iter, self.iters_per_epoch)
         for h in self.hooks:
             h.load_state_dict(state["hooks"].get(type(h).__name__, {}))
         set_rng_state(state["rng"])

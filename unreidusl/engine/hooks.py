@@ -12,6 +12,7 @@ import torch
 from tabulate import tabulate
 
 from ..cluster import cluster_quality, cluster_summary
+from ..cluster.empty_policy import EmptyClusterPolicy, PseudoLabelError
 from ..cluster.pipeline import PseudoLabeler
 from ..cluster.plots import cluster_size_histogram
 from ..data import Sample, build_cluster_loader, build_train_loader, is_single_frame
@@ -24,10 +25,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["PseudoLabelHook", "LRScheduler", "EvalHook", "PeriodicCheckpointer", "PeriodicWriter",
            "PseudoLabelError"]
-
-
-class PseudoLabelError(RuntimeError):
-    """Clustering produced no usable pseudo-identity."""
 
 
 class PseudoLabelHook(HookBase):
@@ -47,11 +44,13 @@ class PseudoLabelHook(HookBase):
         self.truth = truth
         self.period = cfg.CLUSTER.PERIOD
         self.labeler = PseudoLabeler(cfg, self.samples, cfg.OUTPUT_DIR)
+        self.empty_policy = EmptyClusterPolicy(cfg)  # all outliers / one cluster (CLUSTER.EMPTY_POLICY)
         self.distance = self.labeler.distance
         self.camids = torch.tensor([s.camid for s in self.samples], dtype=torch.long)
         # images: one loader for the whole run; video clips are redrawn every epoch
         self.image_loader = build_cluster_loader(cfg, self.samples) if is_single_frame(self.samples) else None
         self.labels: Optional[np.ndarray] = None
+        self.stats: Dict[str, float] = {}  # of the last clustering
 
     @property
     def clusterer(self):
@@ -62,9 +61,20 @@ class PseudoLabelHook(HookBase):
         t = self.trainer
         if self.labels is None or t.epoch % self.period == 0:
             self.refresh()
+        self._build_loader(0)
+
+    def resume_epoch(self) -> None:
+        """Mid-epoch resume: the restored labels' loader, from the next batch; the last clustering's
+        statistics go back into the storage (DynamicIterations and EvalHook read them)."""
+        t = self.trainer
+        t.storage.put_scalars(**{f"cluster/{k}": v for k, v in self.stats.items()})
+        self._build_loader(t.inner_iter)
+
+    def _build_loader(self, start_batch: int) -> None:
+        t = self.trainer
         keep = np.flatnonzero(self.labels >= 0)
         pseudo = [self.samples[i]._replace(pid=int(self.labels[i])) for i in keep]
-        t.data_loader = build_train_loader(self.cfg, pseudo, t.epoch)
+        t.data_loader = build_train_loader(self.cfg, pseudo, t.epoch, start_batch)
 
     def refresh(self) -> None:
         t = self.trainer
@@ -72,13 +82,15 @@ class PseudoLabelHook(HookBase):
         features = self._features()
         self.labeler.set_epoch(t.epoch)
         # Rank 0 clusters (and writes the aux files); all ranks get its labels (distributed job).
-        labels, info = comm.broadcast_object(self.labeler(features) if comm.is_main_process() else None)
+        labels, info = comm.broadcast_object(self.empty_policy(self.labeler, features, self.labels)
+                                             if comm.is_main_process() else None)
         stats = cluster_summary(labels)
         if self.truth is not None:
             stats.update(cluster_quality(labels, self.truth))
         if "eps" in info:
             stats["eps"] = info["eps"]
         t.storage.put_scalars(**{f"cluster/{k}": v for k, v in stats.items()})
+        self.stats = {k: float(v) for k, v in stats.items()}
         msg = (f"Pseudo-labels for epoch {t.epoch + 1}: {stats['num_clusters']} clusters, "
                f"{100 * stats['outlier_ratio']:.1f}% outliers")
         if self.truth is not None:
@@ -94,13 +106,6 @@ class PseudoLabelHook(HookBase):
             cluster_size_histogram(
                 labels, os.path.join(self.cfg.OUTPUT_DIR, "clusters", f"sizes_epoch_{t.epoch + 1:03d}.png"),
                 f"epoch {t.epoch + 1}:")
-        if stats["num_clusters"] == 0:
-            raise PseudoLabelError(
-                f"{type(self.clusterer).__name__} labelled all {len(labels)} training samples as outliers "
-                f"(eps={info.get('eps', self.cfg.CLUSTER.EPS)}, CLUSTER.MIN_SAMPLES="
-                f"{self.cfg.CLUSTER.MIN_SAMPLES}). Increase CLUSTER.EPS (or CLUSTER.ADAPTIVE_RHO) or "
-                f"decrease CLUSTER.MIN_SAMPLES."
-            )
         self.labels = labels
         # optional inputs, passed to the models whose reset_pseudo_labels declares them
         extra = {"camids": self.camids, **{k: info[k] for k in ("centroid_labels", "distance") if k in info}}
@@ -121,7 +126,8 @@ class PseudoLabelHook(HookBase):
         return torch.nn.functional.normalize(mean, dim=1)
 
     def state_dict(self) -> dict:
-        state = {} if self.labels is None else {"labels": torch.from_numpy(self.labels)}
+        state = {} if self.labels is None else {"labels": torch.from_numpy(self.labels),
+                                                "stats": json.dumps(self.stats)}
         eps = self.labeler.state_dict().get("eps")
         if eps is not None:
             state["eps"] = torch.tensor(eps, dtype=torch.float64)
@@ -134,6 +140,7 @@ class PseudoLabelHook(HookBase):
                 raise ValueError(f"Checkpoint has pseudo-labels for {len(labels)} samples but the training "
                                  f"set has {len(self.samples)}: it belongs to another dataset")
             self.labels = labels
+            self.stats = json.loads(state.get("stats", "{}"))
         if "eps" in state:
             self.labeler.load_state_dict({"eps": float(state["eps"])})
 
@@ -191,10 +198,21 @@ class EvalHook(HookBase):
 
 
 class PeriodicCheckpointer(HookBase):
-    """Saves the full training state every ``period`` epochs and after the last epoch."""
+    """Saves the full training state every ``period`` epochs and after the last epoch, and with
+    ``iter_period`` > 0 also every ``iter_period`` iterations inside an epoch, between two steps, to
+    ``model_mid_epoch.pth`` (one file, replaced each time), from which a resume continues mid-epoch."""
 
-    def __init__(self, period: int) -> None:
-        self.period = period
+    def __init__(self, period: int, iter_period: int = 0) -> None:
+        self.period, self.iter_period = period, iter_period
+        self._resumed_at = -1
+
+    def before_train(self) -> None:
+        self._resumed_at = self.trainer.iter  # that state is already on disk
+
+    def before_step(self) -> None:
+        t = self.trainer
+        if self.iter_period > 0 and t.iter % self.iter_period == 0 and t.iter != self._resumed_at:
+            t.save_checkpoint("model_mid_epoch", mid_epoch=True)
 
     def after_epoch(self) -> None:
         done = self.trainer.epoch + 1

@@ -9,6 +9,7 @@ import torch
 from ..utils import comm
 from ..utils.events import EventStorage
 from ..utils.registry import Registry
+from .nonfinite import NonFiniteLossGuard
 from .amp import MixedPrecision
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,11 @@ class HookBase:
     def before_step(self) -> None: ...
     def after_step(self) -> None: ...
 
+    def resume_epoch(self) -> None:
+        """Called instead of ``before_epoch`` when training resumes inside an epoch from a mid-epoch
+        checkpoint: rebuild what ``before_epoch`` built (e.g. the data loader, positioned at
+        ``trainer.inner_iter``) from the restored state, without changing that state."""
+
     def state_dict(self) -> dict:
         return {}
 
@@ -41,6 +47,9 @@ class TrainerBase:
 
     ``iters_per_epoch`` is read every iteration, so a ``before_epoch`` hook may change it.
     ``iter`` counts iterations since the start of training (it survives resumes).
+    ``start_inner_iter`` (set by a resume from a mid-epoch checkpoint): the first epoch is already
+    prepared and that many of its steps are done, so it calls ``resume_epoch`` instead of
+    ``before_epoch`` and continues from that step.
     """
 
     def __init__(self) -> None:
@@ -51,6 +60,7 @@ class TrainerBase:
         self.start_epoch = 0
         self.max_epochs = 0
         self.iters_per_epoch = 0
+        self.start_inner_iter: Optional[int] = None
         self.storage: Optional[EventStorage] = None
 
     def register_hooks(self, hooks: List[Optional[HookBase]]) -> None:
@@ -73,8 +83,12 @@ class TrainerBase:
         try:
             for self.epoch in range(start_epoch, max_epochs):
                 self.storage.epoch = self.epoch
-                self.before_epoch()
-                self.inner_iter = 0
+                if self.start_inner_iter is None:
+                    self.before_epoch()
+                    self.inner_iter = 0
+                else:
+                    self.inner_iter, self.start_inner_iter = self.start_inner_iter, None
+                    self.resume_epoch()
                 while self.inner_iter < self.iters_per_epoch:
                     self.before_step()
                     self.run_step()
@@ -103,6 +117,10 @@ class TrainerBase:
         for h in self._hooks:
             h.after_epoch()
 
+    def resume_epoch(self) -> None:
+        for h in self._hooks:
+            h.resume_epoch()
+
     def before_step(self) -> None:
         for h in self._hooks:
             h.before_step()
@@ -126,6 +144,8 @@ class SimpleTrainer(TrainerBase):
         self._data_iter = None
         # Backbone chunk size for gradient accumulation (0: the whole batch at once).
         self.forward_batch_size = 0
+        # Stop at a NaN/Inf loss, or skip such steps (engine/nonfinite.py).
+        self.nonfinite = NonFiniteLossGuard()
         # The module that runs the training forward: ``model`` or its DistributedDataParallel wrapper.
         self.train_module = model
         # Mixed precision: autocast around the forward, loss scaling for float16 (engine/amp.py).
@@ -156,15 +176,11 @@ class SimpleTrainer(TrainerBase):
         self.model.train()
         batch = self._next_batch()
         self.optimizer.zero_grad(set_to_none=True)
+        self.nonfinite.before_forward(self.model)
         losses = self._forward_backward(batch)
         total = sum(losses.values())
-        if not torch.isfinite(total):
-            terms = {k: float(v) for k, v in losses.items()}
-            raise FloatingPointError(
-                f"Loss is {float(total)} at epoch {self.epoch} iteration {self.inner_iter} "
-                f"(global {self.iter}); loss terms: {terms}. Lower SOLVER.BASE_LR or check the data; "
-                f"resume from the last checkpoint with --resume."
-            )
+        if not self.nonfinite.check(self, losses):
+            return
         self.amp.step(self.optimizer)
         self.storage.put_scalars(total_loss=total.item(), **{k: v.item() for k, v in losses.items()})
         self.storage.put_scalar("lr", self.optimizer.param_groups[0]["lr"])

@@ -5,6 +5,7 @@ import os
 import torch
 from torch import nn
 
+from ...utils.checkpoint import load_checkpoint
 from .build import BACKBONE_REGISTRY
 
 logger = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ def _load_imagenet_weights(model: nn.Module, depth: int, path: str, allow_downlo
                 f"MODEL.BACKBONE.PRETRAIN_PATH={path} does not exist. Point it at a torchvision "
                 f"ResNet-{depth} state dict, or set MODEL.BACKBONE.PRETRAIN False."
             )
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_checkpoint(path)  # weights only: a pickle that would run code is refused
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
         source = path

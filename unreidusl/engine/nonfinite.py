@@ -1,0 +1,58 @@
+"""What a training step does when its loss is NaN or Inf (``SOLVER.SKIP_NONFINITE_LOSS``)."""
+import logging
+from typing import Callable, Dict, Optional
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["NonFiniteLossGuard"]
+
+
+class NonFiniteLossGuard:
+    """Stops training at a non-finite loss (default), or skips such steps.
+
+    Stop: ``FloatingPointError`` naming the epoch, the iteration, every loss term and the last good
+    checkpoint to resume from.  Skip (``max_skips`` > 0): the step leaves no trace — no optimiser
+    step, its gradients dropped, and the model's buffers (BatchNorm statistics, cluster memory, which
+    the forward updates) put back to their values before the forward — for up to ``max_skips``
+    consecutive steps; the next one stops as above.  ``consecutive`` is checkpointed."""
+
+    def __init__(self, max_skips: int = 0,
+                 last_checkpoint: Callable[[], Optional[str]] = lambda: None) -> None:
+        if max_skips < 0:
+            raise ValueError(f"SOLVER.MAX_NONFINITE_SKIPS must be >= 0, got {max_skips}")
+        self.max_skips, self.last_checkpoint = max_skips, last_checkpoint
+        self.consecutive = 0
+        self._buffers: Dict[str, torch.Tensor] = {}
+
+    def before_forward(self, model: torch.nn.Module) -> None:
+        if self.max_skips > 0:
+            self._buffers = {name: b.clone() for name, b in model.named_buffers()}
+
+    def check(self, trainer, losses: Dict[str, torch.Tensor]) -> bool:
+        """True: the loss is finite, apply the step.  False: skip it (already undone)."""
+        total = sum(losses.values())
+        if torch.isfinite(total):
+            self.consecutive = 0
+            return True
+        terms = {k: float(v.detach()) for k, v in losses.items()}
+        where = (f"epoch {trainer.epoch + 1} iteration {trainer.inner_iter + 1} (global iteration "
+                 f"{trainer.iter})")
+        if self.consecutive >= self.max_skips:
+            skipped = f" after {self.consecutive} consecutive skipped steps" if self.max_skips else ""
+            last = self.last_checkpoint()
+            resume = (f"the last good checkpoint is {last}: --resume continues from it" if last
+                      else "no checkpoint has been written yet")
+            raise FloatingPointError(
+                f"Loss is {float(total)} at {where}{skipped}; loss terms: {terms}. {resume}. Lower "
+                f"SOLVER.BASE_LR or check the data, or skip such steps with SOLVER.SKIP_NONFINITE_LOSS True "
+                f"(at most SOLVER.MAX_NONFINITE_SKIPS in a row).")
+        self.consecutive += 1
+        trainer.optimizer.zero_grad(set_to_none=True)
+        for name, value in self._buffers.items():
+            owner, _, attr = name.rpartition(".")
+            setattr(trainer.model.get_submodule(owner), attr, value)
+        logger.warning("Skipped the step at %s: loss terms %s (%d of at most %d in a row)", where, terms,
+                       self.consecutive, self.max_skips)
+        return False

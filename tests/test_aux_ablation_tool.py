@@ -27,6 +27,7 @@ def test_initial_model_table_on_the_tiny_video_world(tmp_path):
     assert aux_ablation.main(["--config-file", CONFIG, "--features", "model", "--eps", "0.6",
                               "--out", str(out)] + opts) == 0
     table = (out / "ablation.md").read_text()
+    assert "model (initial model, SEED 1; first-epoch clips)" in table.splitlines()[0]
     for row in ("| base ", "| +SCP ", "| +STS ", "| +TOC ", "| +TOC+SCP+STS "):
         assert row in table
     result = json.loads((out / "ablation.json").read_text())

@@ -180,8 +180,10 @@ def main(argv=None) -> int:
              for k, v in row.items()} for i, row in enumerate(runs[0])]
     keys = ["eps_mode", "variant", "eps", "P", "R", "F", "NMI", "clusters", "outliers"]
     table = tabulate([[r[k] for k in keys] for r in rows], headers=keys, tablefmt="github", floatfmt=".3f")
-    kind = (f"simulated (cam bias {args.cam_bias}, noise {args.noise}, mean of seeds {args.seeds})"
-            if args.features == "simulated" else args.features)
+    model = cfg.MODEL.WEIGHTS or f"initial model, SEED {cfg.SEED}"
+    kind = {"simulated": f"simulated (cam bias {args.cam_bias}, noise {args.noise}, mean of seeds "
+                         f"{args.seeds})",
+            "model": f"model ({model}; first-epoch clips)"}.get(args.features, args.features)
     head = (f"{cfg.DATASETS.TRAIN} (MODE {cfg.DATASETS.MODE}), {kind} features: "
             f"{stats['tracklets']} tracklets, {stats['identities']} ids, {stats['cannot_link_pairs']} "
             f"TOC pairs, rho {cfg.CLUSTER.ADAPTIVE_RHO}")

@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ import torch.multiprocessing as mp
 from unreidusl.engine import DefaultTrainer, EvalHook, PseudoLabelHook, default_setup, setup_cfg
 from unreidusl.data.samplers import InferenceSampler
 from unreidusl.engine.launch import free_port_url
+from unreidusl.engine.nonfinite import NonFiniteLossGuard
 from unreidusl.evaluation.extract import extract_features
 from unreidusl.modeling.memory import ClusterMemory
 from unreidusl.utils import comm
@@ -94,9 +96,17 @@ def _collectives(rank, out):
     x = torch.tensor([[0.0, 1.0], [1.0, 1.0]])[rank:rank + 1]  # rank 0 sees sample 0, rank 1 sample 1
     memory.update(x, torch.tensor([0]))
     torch.save(memory.features, os.path.join(out, f"memory{rank}.pt"))
+    # a NaN loss on rank 0 only: both ranks skip the step
+    model = torch.nn.Linear(1, 1)
+    trainer = SimpleNamespace(epoch=0, inner_iter=0, iter=0, model=model,
+                              optimizer=torch.optim.SGD(model.parameters(), lr=1.0))
+    guard = NonFiniteLossGuard(max_skips=1)
+    guard.before_forward(model)
+    applied = guard.check(trainer, {"loss": torch.tensor(float("nan") if rank == 0 else 1.0)})
+    torch.save(applied, os.path.join(out, f"applied{rank}.pt"))
 
 
-def test_sharded_extraction_gather_and_memory_update_are_rank_consistent(tmp_path):
+def test_sharded_extraction_gather_memory_update_and_nan_skip_are_rank_consistent(tmp_path):
     _spawn(_collectives, str(tmp_path))
     for r in range(2):
         assert torch.equal(torch.load(tmp_path / f"gather{r}.pt"), torch.tensor([[0.0, 0], [1, 1], [1, 1]]))
@@ -104,6 +114,7 @@ def test_sharded_extraction_gather_and_memory_update_are_rank_consistent(tmp_pat
         assert torch.equal(torch.load(tmp_path / f"images{r}.pt"), expected)
         assert torch.allclose(torch.load(tmp_path / f"frames{r}.pt"), torch.tensor([[0.5, 5.0], [3.0, 30.0]]))
     # both ranks apply the global batch in rank order: c <- n(.5c + .5x0), then c <- n(.5c + .5x1)
+    assert [torch.load(tmp_path / f"applied{r}.pt") for r in range(2)] == [False, False]
     c = torch.nn.functional.normalize(torch.tensor([0.5, 0.5]), dim=0)
     c = torch.nn.functional.normalize(0.5 * c + 0.5 * torch.tensor([1.0, 1.0]), dim=0)
     for r in range(2):

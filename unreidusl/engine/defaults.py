@@ -162,8 +162,12 @@ class DefaultTrainer(SimpleTrainer):
     def before_epoch(self) -> None:
         seed_all(epoch_seed(self.cfg.SEED, self.epoch))
         super().before_epoch()
-        if comm.is_distributed():  # rebuilt each epoch: new pseudo-labels may resize parameters
+        self.train_module = self.model  # re-wrapped at the next step: new pseudo-labels may resize parameters
+
+    def run_step(self) -> None:
+        if comm.is_distributed() and self.train_module is self.model:
             self.train_module = create_ddp_model(self.model)
+        super().run_step()
 
     def after_epoch(self) -> None:
         # DDP syncs buffers before each forward, so each rank's last step left its own BN statistics:

@@ -4,6 +4,8 @@ from typing import Callable, Dict, Optional
 
 import torch
 
+from ..utils import comm
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["NonFiniteLossGuard"]
@@ -33,7 +35,8 @@ class NonFiniteLossGuard:
     def check(self, trainer, losses: Dict[str, torch.Tensor]) -> bool:
         """True: the loss is finite, apply the step.  False: skip it (already undone)."""
         total = sum(losses.values())
-        if torch.isfinite(total):
+        # all ranks decide together: one rank's NaN reaches every rank's gradients through DDP
+        if not comm.all_reduce_sum_((~torch.isfinite(total.detach())).float().reshape(1)).item():
             self.consecutive = 0
             return True
         terms = {k: float(v.detach()) for k, v in losses.items()}

@@ -6,7 +6,8 @@ extensions the trainer uses when present:
 * ``eps`` attribute: set by the trainer before each call when ``CLUSTER.ADAPTIVE`` is on;
 * ``cluster(dist, cannot_link=CL)``: cannot-link constraints (N x N sparse boolean), passed only
   when ``CLUSTER.ICDBSCAN_OPTION`` is on;
-* ``input_kind = "features"``: the clusterer takes the N x d features instead of a distance.
+* ``input_kind = "features"``: the clusterer takes the N x d features instead of a distance;
+* ``core_``: after a call, the boolean mask of the core samples (given to the model as ``core``).
 """
 import numpy as np
 import scipy.sparse as sp
@@ -19,16 +20,22 @@ from .icdbscan import icdbscan
 
 @CLUSTERER_REGISTRY.register()
 class DBSCAN:
-    """DBSCAN(eps, min_samples) on a precomputed distance; neighbourhood ``d ≤ eps`` includes the point."""
+    """DBSCAN(eps, min_samples) on a precomputed distance; neighbourhood ``d ≤ eps`` includes the point.
+    ``core_``: the core-sample mask of the last call."""
 
     def __init__(self, cfg) -> None:
         self.eps, self.min_samples = cfg.CLUSTER.EPS, cfg.CLUSTER.MIN_SAMPLES
+        self.core_ = None
 
     def __call__(self, dist) -> np.ndarray:
         if sp.issparse(dist):
-            return dbscan_sparse(dist.tocsr(), self.eps, self.min_samples)
+            labels, self.core_ = dbscan_sparse(dist.tocsr(), self.eps, self.min_samples, return_core=True)
+            return labels
         model = _SkDBSCAN(eps=self.eps, min_samples=self.min_samples, metric="precomputed")
-        return model.fit_predict(np.asarray(dist)).astype(np.int64)
+        labels = model.fit_predict(np.asarray(dist)).astype(np.int64)
+        self.core_ = np.zeros(len(labels), dtype=bool)
+        self.core_[model.core_sample_indices_] = True
+        return labels
 
 
 @CLUSTERER_REGISTRY.register()

@@ -100,11 +100,12 @@ def _labels_bfs(graph, core):
     return labels
 
 
-def dbscan_sparse(dist: sp.spmatrix, eps: float, min_samples: int = 4) -> np.ndarray:
+def dbscan_sparse(dist: sp.spmatrix, eps: float, min_samples: int = 4, return_core: bool = False):
     """DBSCAN labels (int64, noise = -1) for a sparse precomputed distance matrix.
 
     Identical to ``sklearn.cluster.DBSCAN(eps=eps, min_samples=min_samples,
     metric="precomputed").fit_predict(dist)``; unstored entries are treated as > eps.
+    With ``return_core``: ``(labels, core)``, ``core`` the boolean mask of the core samples.
     """
     if not sp.issparse(dist):
         raise TypeError("dbscan_sparse expects a scipy.sparse matrix")
@@ -116,10 +117,10 @@ def dbscan_sparse(dist: sp.spmatrix, eps: float, min_samples: int = 4) -> np.nda
         dist.sum_duplicates()
     n = dist.shape[0]
     if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    graph, self_nb = _neighbour_graph(dist, float(eps))
-    degree = np.diff(graph.indptr) + self_nb
-    core = degree >= int(min_samples)
-    if _is_symmetric(graph):
-        return _labels_symmetric(graph, core)
-    return _labels_bfs(graph, core)
+        labels, core = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    else:
+        graph, self_nb = _neighbour_graph(dist, float(eps))
+        degree = np.diff(graph.indptr) + self_nb
+        core = degree >= int(min_samples)
+        labels = _labels_symmetric(graph, core) if _is_symmetric(graph) else _labels_bfs(graph, core)
+    return (labels, core) if return_core else labels

@@ -95,6 +95,9 @@ class PseudoLabeler:
                              f"ICDBSCAN_OPTION and ADAPTIVE need a distance-based clusterer")
         if c.ADAPTIVE and not hasattr(self.clusterer, "eps"):
             raise ValueError(f"CLUSTER.ADAPTIVE sets the clusterer's eps, but {c.NAME} has none")
+        if c.RELIABILITY_EPS_GAP > 0 and not hasattr(self.clusterer, "eps"):
+            raise ValueError(f"CLUSTER.RELIABILITY_EPS_GAP re-clusters at eps ± gap, but {c.NAME} has no eps; "
+                             f"set it to 0 or use DBSCAN")
         # 3C's clustering warm-up (spec 3c-cdsm.md A.7): CLUSTER.WARMUP_NAME before epoch
         # CLUSTER.WARMUP_EPOCHS, CLUSTER.NAME from then on (``set_epoch`` switches)
         self.main_clusterer = self.clusterer
@@ -163,7 +166,8 @@ class PseudoLabeler:
         else:
             eps = self.eps.value if self.eps.frozen else None
         reach = max(1.0, abs(c.ICDBSCAN_RELAXED)) if c.ICDBSCAN_OPTION else 1.0
-        self.distance.max_dist = None if eps is None else eps * max(1.0, self.eps_scale) * reach
+        self.distance.max_dist = None if eps is None else (eps * max(1.0, self.eps_scale)
+                                                           + c.RELIABILITY_EPS_GAP) * reach
 
     def estimate_transit(self, dist) -> TransitModel:
         """STS model from the eps-neighbour pairs of ``dist`` that are not cannot-linked."""
@@ -181,6 +185,18 @@ class PseudoLabeler:
         if self.output_dir:
             self.transit.save(os.path.join(self.output_dir, "aux", "transit.npz"))
         return self.transit
+
+    def _gap_labels(self, dist, kwargs):
+        """Labellings at eps − gap and eps + gap on the same distance (``CLUSTER.RELIABILITY_EPS_GAP``)."""
+        eps, gap = self.clusterer.eps, self.cfg.CLUSTER.RELIABILITY_EPS_GAP
+        out = []
+        try:
+            for value in (eps - gap, eps + gap):
+                self.clusterer.eps = value
+                out.append(np.asarray(self.clusterer(dist, **kwargs), dtype=np.int64))
+        finally:
+            self.clusterer.eps = eps
+        return out
 
     def __call__(self, features, dist=None):
         """``(labels, info)``; ``dist`` = a precomputed step-1 distance (then ``features`` is
@@ -212,6 +228,10 @@ class PseudoLabeler:
             if getattr(self.clusterer, "needs_features", False):
                 kwargs["features"] = features
             labels = np.asarray(self.clusterer(dist, **kwargs), dtype=np.int64)
+            if getattr(self.clusterer, "core_", None) is not None:
+                info["core"] = self.clusterer.core_
+            if c.RELIABILITY_EPS_GAP > 0:
+                info["labels_tight"], info["labels_loose"] = self._gap_labels(dist, kwargs)
             if hasattr(self.clusterer, "eps"):
                 info["eps"] = float(self.clusterer.eps)
             if getattr(self.clusterer, "centroid_labels", None) is not None:

@@ -99,6 +99,22 @@ _C.MODEL.ISE.UPDATE_WITH_SUPPORTS = True
 _C.MODEL.LOSSES.LP = CN()
 _C.MODEL.LOSSES.LP.TEMP = 0.6
 
+# CDSM (spec 3c-cdsm.md Part B): DiversityMemory = K central + NUM_MARGINAL·K marginal proxies,
+# updated by greedy diversity mining gated by cluster-relative reliability; CenterMarginLoss over it.
+# M, marginal proxies per cluster (CDSM --mem-instances: argparse 2, README 4).
+_C.MODEL.MEMORY.NUM_MARGINAL = 2
+# Gate the mined samples after the first by reliability: CMhybrid_v5 True, CMhybrid_v4 False.
+_C.MODEL.MEMORY.RELIABILITY_GATE = True
+# Reliable: R_comp or R_indep ≥ RATIO × its maximum over the sample's cluster (the code's 0.2).
+_C.MODEL.MEMORY.RELIABILITY_RATIO = 0.2
+# Re-normalise the updated proxies (spec E.2 weak point 5); False: the code (no re-normalisation).
+_C.MODEL.MEMORY.RENORMALIZE = True
+_C.MODEL.LOSSES.CENTER_MARGIN = CN()
+# w in L = (1 − w)·L_center + w·L_margin (CDSM --hard-weight 0.5).
+_C.MODEL.LOSSES.CENTER_MARGIN.HARD_WEIGHT = 0.5
+# Label smoothing ε of both CEs, 0 = off (CDSM --smooth 0; any --smooth > 0 meant ε = 0.1 there).
+_C.MODEL.LOSSES.CENTER_MARGIN.EPSILON = 0.0
+
 # NCPLR / GL-NCPLR (spec cluster-contrast-ise-ncplr.md §3): refined soft targets for the classifier
 # logits of every branch, ỹ = α·onehot(y) + (1−α)·Σ_{j∈N(i)} w_ij·softmax(z_j), with N(i) the samples
 # within NEIGHBOR_EPS of i in the clustering distance. Defaults: the released train.sh (Market GL-NCPLR).
@@ -293,6 +309,9 @@ _C.CLUSTER.K1_INCLUDES_SELF = True
 _C.CLUSTER.NAME = "DBSCAN"
 _C.CLUSTER.EPS = 0.6
 _C.CLUSTER.MIN_SAMPLES = 4
+# Also cluster at EPS − gap and EPS + gap on the same distance (SpCL / CDSM reliability, spec
+# 3c-cdsm.md §B.5, --eps-gap 0.02): reset_pseudo_labels gets labels_tight / labels_loose. 0 = off.
+_C.CLUSTER.RELIABILITY_EPS_GAP = 0.0
 # Fault tolerance (issue #8 part 2; cluster/empty_policy.py): a clustering with every sample an outlier
 # or all in one cluster "error"s (stop with advice), "keep"s the previous pseudo-labels, or "relax"es:
 # re-clusters with eps x EMPTY_EPS_FACTOR^k (all outliers) or eps / EMPTY_EPS_FACTOR^k (one cluster).

@@ -108,7 +108,8 @@ class PseudoLabelHook(HookBase):
                 f"epoch {t.epoch + 1}:")
         self.labels = labels
         # optional inputs, passed to the models whose reset_pseudo_labels declares them
-        extra = {"camids": self.camids, **{k: info[k] for k in ("centroid_labels", "distance") if k in info}}
+        keys = ("centroid_labels", "distance", "core", "labels_tight", "labels_loose")
+        extra = {"camids": self.camids, **{k: info[k] for k in keys if k in info}}
         accepted = inspect.signature(t.model.reset_pseudo_labels).parameters
         t.model.reset_pseudo_labels(features, labels, **{k: v for k, v in extra.items() if k in accepted})
 

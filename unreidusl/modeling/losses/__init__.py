@@ -1,5 +1,6 @@
 from .build import LOSS_REGISTRY, build_losses
 from .camera_entropy import CIEWeightedCrossEntropy, camera_entropy
+from .center_margin import CenterMarginLoss, center_margin_loss
 from .cluster_contrast import ClusterContrastLoss
 from .label_preserving import LabelPreservingLoss, label_preserving_loss
 from .softmax_ce import (CrossEntropyLoss, LabelSmoothingCrossEntropy, RestrictedLabelSmoothingCrossEntropy,
@@ -10,7 +11,7 @@ from .triplet import (SoftMarginTripletLoss, SoftTripletLoss, WeightAdaptiveTrip
 __all__ = [
     "CIEWeightedCrossEntropy", "camera_entropy",
     "LOSS_REGISTRY", "build_losses", "ClusterContrastLoss", "CrossEntropyLoss", "LabelSmoothingCrossEntropy",
-    "LabelPreservingLoss", "label_preserving_loss",
+    "LabelPreservingLoss", "label_preserving_loss", "CenterMarginLoss", "center_margin_loss",
     "RestrictedLabelSmoothingCrossEntropy", "SoftCrossEntropyLoss", "soft_cross_entropy",
     "SoftMarginTripletLoss", "SoftTripletLoss", "WeightAdaptiveTripletLoss", "euclidean_dist",
     "hard_example_mining",

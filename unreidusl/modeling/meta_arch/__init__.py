@@ -1,4 +1,5 @@
 from .build import META_ARCH_REGISTRY, build_model, resolve_device
+from .cdsm import CDSM
 from .cluster_contrast import ClusterContrast, cluster_centroids
 from .encoder import Encoder
 from .ise import ISE, progressive_supports
@@ -7,4 +8,4 @@ from .three_c import ThreeC
 from .ncplr import NCPLR
 
 __all__ = ["META_ARCH_REGISTRY", "build_model", "resolve_device", "ClusterContrast", "cluster_centroids",
-           "Encoder", "ThreeC", "ISE", "progressive_supports", "MTCluster", "nearest_clusters", "NCPLR"]
+           "Encoder", "CDSM", "ThreeC", "ISE", "progressive_supports", "MTCluster", "nearest_clusters", "NCPLR"]

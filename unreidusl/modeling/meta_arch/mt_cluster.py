@@ -14,6 +14,7 @@ from ..losses import LOSS_REGISTRY
 from .build import META_ARCH_REGISTRY
 from .cluster_contrast import cluster_centroids
 from .encoder import Encoder
+from .mean_teacher import ema_update_
 
 _ID_LOSSES = {1: "CrossEntropyLoss", 2: "LabelSmoothingCrossEntropy", 3: "RestrictedLabelSmoothingCrossEntropy"}
 _TRI_LOSSES = {1: "SoftMarginTripletLoss", 2: "WeightAdaptiveTripletLoss"}
@@ -126,12 +127,4 @@ class MTCluster(nn.Module):
     @torch.no_grad()
     def update_teacher(self, global_step: int) -> None:
         """θ_t ← α·θ_t + (1−α)·θ_s with α = min(1 − 1/(g+1), ALPHA); BN buffers too if EMA_BUFFERS."""
-        alpha = min(1.0 - 1.0 / (global_step + 1), self.alpha)
-        for t, s in zip(self.teacher.parameters(), self.student.parameters()):
-            t.mul_(alpha).add_(s.detach(), alpha=1 - alpha)
-        if self.ema_buffers:
-            for t, s in zip(self.teacher.buffers(), self.student.buffers()):
-                if t.dtype.is_floating_point:
-                    t.mul_(alpha).add_(s, alpha=1 - alpha)
-                else:
-                    t.copy_(s)
+        ema_update_(self.teacher, self.student, global_step, self.alpha, self.ema_buffers)

@@ -1,0 +1,46 @@
+"""Per-sample cluster reliability from labellings at several eps (SpCL, CDSM spec 3c-cdsm.md §B.5).
+
+Counts instead of N×N label-equality matrices (spec E.2 weak point 4): with S(i) the samples that
+share i's label, |S ∩ S'|(i) = #{j : y_j = y_i and y'_j = y'_i} and |S ∪ S'| = |S| + |S'| − |S ∩ S'|.
+"""
+import numpy as np
+
+__all__ = ["label_iou", "cluster_relative_gate"]
+
+
+def _with_singletons(labels: np.ndarray) -> np.ndarray:
+    """Outliers (−1) become their own clusters (ids above every real label)."""
+    labels = np.asarray(labels, dtype=np.int64).copy()
+    noise = labels < 0
+    labels[noise] = labels.max(initial=-1) + 1 + np.arange(int(noise.sum()))
+    return labels
+
+
+def label_iou(labels: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """IoU(S(i), S'(i)) of every sample's cluster in two labellings of the same samples (outliers are
+    singletons in both), in O(N log N)."""
+    a, b = _with_singletons(labels), _with_singletons(other)
+    if a.shape != b.shape:
+        raise ValueError(f"labellings differ in length: {a.shape} vs {b.shape}")
+    _, ia, size_a = np.unique(a, return_inverse=True, return_counts=True)
+    _, ib, size_b = np.unique(b, return_inverse=True, return_counts=True)
+    _, ipair, inter = np.unique(ia.astype(np.int64) * (ib.max(initial=0) + 1) + ib,
+                                return_inverse=True, return_counts=True)
+    inter = inter[ipair]
+    return inter / (size_a[ia] + size_b[ib] - inter)
+
+
+def cluster_relative_gate(labels: np.ndarray, scores, ratio: float) -> np.ndarray:
+    """CDSM's reliability gate: sample i of cluster k passes if for any score R in ``scores``,
+    R(i) ≥ ratio · max_{j ∈ k} R(j). Outliers (−1) never pass."""
+    labels = np.asarray(labels, dtype=np.int64)
+    keep = labels >= 0
+    passed = np.zeros(len(labels), dtype=bool)
+    if not keep.any():
+        return passed
+    num = labels[keep].max() + 1
+    for score in scores:
+        best = np.zeros(num)
+        np.maximum.at(best, labels[keep], np.asarray(score)[keep])
+        passed[keep] |= np.asarray(score)[keep] >= ratio * best[labels[keep]]
+    return passed

@@ -1,0 +1,136 @@
+"""CDSM: Cluster-aware Diversity Samples Mining (spec 3c-cdsm.md Part B): a student and its EMA
+teacher with a diversity memory of central and marginal proxies per pseudo-identity."""
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...cluster.reliability import cluster_relative_gate, label_iou
+from ..layers import resize_like_checkpoint
+from ..losses import build_losses
+from ..memory import build_memory
+from .build import META_ARCH_REGISTRY
+from .cluster_contrast import cluster_centroids
+from .encoder import Encoder
+from .mean_teacher import ema_update_, frozen_copy
+
+
+def chunk_centroids(features: torch.Tensor, labels: np.ndarray, chunks: int, fallback: torch.Tensor) -> torch.Tensor:
+    """[K, chunks, d]: each cluster's members, in sample order, cut into ``chunks`` consecutive runs of
+    ⌈n/chunks⌉ (the last ones may be empty, as ``torch.chunk``), each run's mean; an empty run takes
+    the cluster's ``fallback`` row (CDSM's multi-centre initialisation, §B.6). Labels −1 are ignored."""
+    labels_t = torch.as_tensor(labels, dtype=torch.long)
+    members = torch.nonzero(labels_t >= 0).flatten()                       # ascending sample order
+    y = labels_t[members]
+    k = fallback.shape[0]
+    counts = torch.bincount(y, minlength=k)
+    order = torch.argsort(y, stable=True)
+    rank = torch.arange(len(order)) - (torch.cumsum(counts, 0) - counts)[y[order]]
+    run = torch.div(counts[y[order]] + chunks - 1, chunks, rounding_mode="floor")
+    slot = y[order] * chunks + torch.div(rank, run, rounding_mode="floor")
+    sums = torch.zeros(k * chunks, features.shape[1], dtype=features.dtype)
+    sums.index_add_(0, slot, features[members[order]])
+    size = torch.bincount(slot, minlength=k * chunks).unsqueeze(1).to(features.dtype)
+    means = torch.where(size > 0, sums / size.clamp(min=1), fallback.repeat_interleave(chunks, 0))
+    return means.view(k, chunks, -1)
+
+
+@META_ARCH_REGISTRY.register()
+class CDSM(nn.Module):
+    """The loss (e.g. CenterMarginLoss) takes the student's features against the memory; the memory is
+    updated with the teacher's features of the same augmented batch (§B.3), gated per sample by the
+    cluster-relative reliability (§B.5); the teacher follows the student by EMA after every step
+    and gives the features for clustering and evaluation.
+
+    With ``MODEL.MEMORY.NAME ClusterMemory`` (CDSM's ``--memorybank CM`` / ``CMhard``, UPDATE
+    momentum / hard) the same loop runs with one proxy per cluster."""
+
+    # Batch fields ``batch_losses`` takes (gradient accumulation passes them on).
+    batch_keys = ("index",)
+    # Keys of ``per_sample`` that carry gradient (used by gradient accumulation).
+    per_sample_grad_keys = ("pooled",)
+
+    def __init__(self, cfg) -> None:
+        super().__init__()
+        self.student = Encoder(cfg)
+        self.teacher = frozen_copy(self.student)
+        self.memory = build_memory(cfg, self.student.feat_dim)
+        losses = build_losses(cfg)
+        self.losses = nn.ModuleDict({n: fn for n, (fn, _) in losses.items()})
+        self.loss_weights = {n: w for n, (_, w) in losses.items()}
+        self.alpha, self.ema_buffers = cfg.MUTUAL_TEACH.ALPHA, cfg.MUTUAL_TEACH.EMA_BUFFERS
+        self.reliability_ratio = cfg.MODEL.MEMORY.RELIABILITY_RATIO
+        # per pseudo-labelled sample (the outlier-free training list, in sample order = batch "index")
+        self.register_buffer("reliable", torch.zeros(0, dtype=torch.bool))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def frame_features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.teacher.frame_features(images)
+
+    def embed(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.teacher.embed(pooled)
+
+    def per_sample(self, images: torch.Tensor):
+        """Student pooled features (with gradient) and the teacher's, in train mode, same images."""
+        with torch.no_grad():
+            teacher_pooled = self.teacher.pooled(images)
+        return {"pooled": self.student.pooled(images), "teacher_pooled": teacher_pooled}
+
+    def batch_losses(self, per_sample, targets: torch.Tensor, index: Optional[torch.Tensor] = None):
+        features = self.student.embed(per_sample["pooled"])
+        with torch.no_grad():
+            teacher_features = self.teacher.embed(per_sample["teacher_pooled"])
+        outputs = {"features": features, "logits": self.memory.logits(features)}
+        losses = {n: self.loss_weights[n] * fn(outputs, targets) for n, fn in self.losses.items()}
+        if getattr(self.memory, "needs_reliability", False):
+            reliable = None if index is None or not len(self.reliable) else self.reliable[index.to(self.reliable.device)]
+            self.memory.update(teacher_features, targets, reliable)
+        else:
+            self.memory.update(teacher_features, targets)
+        return losses
+
+    def forward(self, batch):
+        images = batch["images"].to(self.device, non_blocking=True)
+        if not self.training:
+            return self.teacher.embed(self.teacher.pooled(images))
+        targets = batch["targets"].to(self.device, non_blocking=True)
+        return self.batch_losses(self.per_sample(images), targets, batch.get("index"))
+
+    @torch.no_grad()
+    def reset_pseudo_labels(self, features: torch.Tensor, labels: np.ndarray, core: Optional[np.ndarray] = None,
+                            labels_tight: Optional[np.ndarray] = None,
+                            labels_loose: Optional[np.ndarray] = None) -> None:
+        """Memory from the clustering's core samples (``core``, e.g. DBSCAN's; all members of a cluster
+        without one): central proxies = core means, marginal = ``chunk_centroids`` of the cores.
+        Reliability gate from the labellings at eps ∓ gap (R_comp, R_indep: ``label_iou``); without
+        them every sample passes."""
+        labels = np.asarray(labels, dtype=np.int64)
+        keep = labels >= 0
+        if getattr(self.memory, "needs_reliability", False):
+            core = keep if core is None else (np.asarray(core, dtype=bool) & keep)
+            has_core = np.zeros(labels.max(initial=-1) + 1, dtype=bool)
+            has_core[labels[core]] = True
+            init = np.where(keep & (core | ~has_core[np.maximum(labels, 0)]), labels, -1)
+            central = cluster_centroids(features, init)
+            self.memory.reset(central, chunk_centroids(features, init, self.memory.num_marginal, central))
+        else:
+            self.memory.reset(cluster_centroids(features, labels))
+        if labels_tight is not None and labels_loose is not None:
+            scores = (label_iou(labels, labels_tight), label_iou(labels, labels_loose))
+            gate = cluster_relative_gate(labels, scores, self.reliability_ratio)
+        else:
+            gate = keep
+        self.reliable = torch.from_numpy(gate[keep]).to(self.reliable.device)
+
+    @torch.no_grad()
+    def update_teacher(self, global_step: int) -> None:
+        """EMA of the student's parameters (and BN buffers with MUTUAL_TEACH.EMA_BUFFERS)."""
+        ema_update_(self.teacher, self.student, global_step, self.alpha, self.ema_buffers)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        resize_like_checkpoint(self, state_dict, prefix, ["reliable"])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -48,7 +48,7 @@ class NonFiniteLossGuard:
             resume = (f"the last good checkpoint is {last}: --resume continues from it" if last
                       else "no checkpoint has been written yet")
             raise FloatingPointError(
-                f"Loss is {float(total)} at {where}{skipped}; loss terms: {terms}. {resume}. Lower "
+                f"Loss is {float(total.detach())} at {where}{skipped}; loss terms: {terms}. {resume}. Lower "
                 f"SOLVER.BASE_LR or check the data, or skip such steps with SOLVER.SKIP_NONFINITE_LOSS True "
                 f"(at most SOLVER.MAX_NONFINITE_SKIPS in a row).")
         self.consecutive += 1

@@ -9,8 +9,8 @@ import torch
 from ..utils import comm
 from ..utils.events import EventStorage
 from ..utils.registry import Registry
-from .nonfinite import NonFiniteLossGuard
 from .amp import MixedPrecision
+from .nonfinite import NonFiniteLossGuard
 
 logger = logging.getLogger(__name__)
 

@@ -299,8 +299,6 @@ _C.CLUSTER.DISTANCE = "JaccardDistance"
 _C.CLUSTER.PART_WEIGHT = 0.2
 _C.CLUSTER.K1 = 30
 _C.CLUSTER.K2 = 6
-_C.CLUSTER.K1 = 30
-_C.CLUSTER.K2 = 6
 # kNN backend for distances: "torch" (exact, blockwise), "faiss", or "auto".
 _C.CLUSTER.KNN_BACKEND = "torch"
 # JaccardDistance's forward neighbourhood: True = k1 columns with self included (Cluster Contrast);
@@ -309,9 +307,6 @@ _C.CLUSTER.K1_INCLUDES_SELF = True
 _C.CLUSTER.NAME = "DBSCAN"
 _C.CLUSTER.EPS = 0.6
 _C.CLUSTER.MIN_SAMPLES = 4
-# Also cluster at EPS − gap and EPS + gap on the same distance (SpCL / CDSM reliability, spec
-# 3c-cdsm.md §B.5, --eps-gap 0.02): reset_pseudo_labels gets labels_tight / labels_loose. 0 = off.
-_C.CLUSTER.RELIABILITY_EPS_GAP = 0.0
 # Fault tolerance (issue #8 part 2; cluster/empty_policy.py): a clustering with every sample an outlier
 # or all in one cluster "error"s (stop with advice), "keep"s the previous pseudo-labels, or "relax"es:
 # re-clusters with eps x EMPTY_EPS_FACTOR^k (all outliers) or eps / EMPTY_EPS_FACTOR^k (one cluster).
@@ -320,6 +315,9 @@ _C.CLUSTER.EMPTY_POLICY = "error"
 _C.CLUSTER.EMPTY_EPS_FACTOR = 1.5
 # Retries k = 1..EMPTY_MAX_RETRIES of "relax" before it stops with an error.
 _C.CLUSTER.EMPTY_MAX_RETRIES = 3
+# Also cluster at EPS − gap and EPS + gap on the same distance (SpCL / CDSM reliability, spec
+# 3c-cdsm.md §B.5, --eps-gap 0.02): reset_pseudo_labels gets labels_tight / labels_loose. 0 = off.
+_C.CLUSTER.RELIABILITY_EPS_GAP = 0.0
 # Images per batch when extracting features for clustering.
 _C.CLUSTER.IMS_PER_BATCH = 128
 # Adaptive eps: mean of the smallest ADAPTIVE_RHO fraction of the non-zero off-diagonal distances.

@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...utils import comm
 from ..layers import resize_like_checkpoint
 from .build import MEMORY_REGISTRY
 
@@ -81,10 +82,13 @@ class DiversityMemory(nn.Module):
 
     @torch.no_grad()
     def update(self, x: torch.Tensor, targets: torch.Tensor, reliable: torch.Tensor = None) -> None:
-        mem, mu, k = self.features.clone(), self.old_weight, self.num_classes
-        x = x.to(mem.dtype)
         if reliable is None or not self.gate:
             reliable = torch.ones(len(targets), dtype=torch.bool, device=x.device)
+        # a distributed job updates every rank's memory with the whole global batch (rank order)
+        x, targets = comm.all_gather_cat(x), comm.all_gather_cat(targets)
+        reliable = comm.all_gather_cat(reliable.to(torch.uint8)).bool()
+        mem, mu, k = self.features.clone(), self.old_weight, self.num_classes
+        x = x.to(mem.dtype)
         classes, inverse, counts = torch.unique(targets, return_inverse=True, return_counts=True)
         order = torch.argsort(inverse, stable=True)                          # grouped, batch order inside
         starts = torch.cumsum(counts, 0) - counts

@@ -14,12 +14,13 @@ import torch.multiprocessing as mp
 
 from unreidusl.engine import DefaultTrainer, EvalHook, PseudoLabelHook, default_setup, setup_cfg
 from unreidusl.data.samplers import InferenceSampler
+from unreidusl.engine.interrupt import StopOnSignal, TrainingInterrupted
 from unreidusl.engine.launch import free_port_url
 from unreidusl.engine.nonfinite import NonFiniteLossGuard
 from unreidusl.evaluation.extract import extract_features
 from unreidusl.modeling.memory import ClusterMemory
 from unreidusl.utils import comm
-from unreidusl.utils.checkpoint import load_checkpoint
+from unreidusl.utils.checkpoint import CheckpointError, load_checkpoint
 from unreidusl.utils.events import EventStorage
 
 from conftest import ROOT, tiny_opts
@@ -122,6 +123,45 @@ def test_sharded_extraction_gather_memory_update_and_nan_skip_are_rank_consisten
         assert torch.allclose(mem[0], c) and torch.equal(mem[1], torch.tensor([0.0, 1.0]))
 
 
+def _signal_and_write_failure(rank, out):
+    # SIGTERM reached rank 1 only: both ranks stop before the same step with a checkpoint
+    saved = []
+    trainer = SimpleNamespace(epoch=0, inner_iter=3, max_epochs=2,
+                              save_checkpoint=lambda name, mid_epoch: saved.append((name, mid_epoch)) or name)
+    hook = StopOnSignal()
+    hook.trainer = trainer
+    hook.before_step()                                   # nobody has a signal yet: no stop
+    if rank == 1:
+        hook.received = signal.SIGTERM
+    try:
+        hook.before_step()
+        outcome = "continued"
+    except TrainingInterrupted as e:
+        outcome = f"stopped {signal.Signals(e.signum).name} {saved}"
+    # rank 0 cannot write a checkpoint: every rank raises instead of waiting for it
+    failing = SimpleNamespace(checkpointer=SimpleNamespace(save_dir=out, save=_disk_full),
+                              state_dict=lambda mid_epoch: {})
+    try:
+        DefaultTrainer.save_checkpoint(failing, "model_0001")
+        written = "returned"
+    except (OSError, CheckpointError) as e:
+        written = f"{type(e).__name__}: {e}"
+    torch.save({"outcome": outcome, "written": written}, os.path.join(out, f"stop{rank}.pt"))
+
+
+def _disk_full(name, state):
+    raise OSError(28, "No space left on device")
+
+
+def test_a_signal_on_one_rank_and_a_failed_write_on_rank_0_stop_every_rank(tmp_path):
+    _spawn(_signal_and_write_failure, str(tmp_path))
+    results = [torch.load(tmp_path / f"stop{r}.pt") for r in range(2)]
+    assert [r["outcome"] for r in results] == ["stopped SIGTERM [('model_interrupted', True)]"] * 2
+    assert results[0]["written"].startswith("OSError") and "No space left" in results[0]["written"]
+    assert results[1]["written"].startswith("CheckpointError: rank 0 could not write")
+    assert "model_0001.pth" in results[1]["written"] and "No space left" in results[1]["written"]
+
+
 def _train(rank, opts, out):
     cfg = setup_cfg("", opts)
     default_setup(cfg)
@@ -165,6 +205,7 @@ def test_two_process_training_matches_single_process_labels(tiny_root, tmp_path)
     assert results[0]["history"] == results[1]["history"] and len(results[0]["history"]) == 2
     # only rank 0 wrote: one log header, one set of checkpoints and metrics
     assert (out / "log.txt").read_text().count("Starting training") == 1
+    assert "Starting training" not in (out / "log.rank1.txt").read_text()  # rank 1 keeps warnings only
     assert (out / "model_final.pth").is_file()
     evals = [line for line in (out / "metrics.json").read_text().splitlines() if "test/mAP" in line]
     assert len(evals) == 2

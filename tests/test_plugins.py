@@ -3,6 +3,7 @@ import os
 import pytest
 
 from unreidusl.cluster import CLUSTERER_REGISTRY
+from unreidusl.config import ConfigError
 from unreidusl.engine import DefaultTrainer, default_setup, setup_cfg
 from unreidusl.modeling import LOSS_REGISTRY
 from unreidusl.utils.env import import_plugin
@@ -30,6 +31,25 @@ def test_plugin_registers_components_and_trains_with_them(tiny_root, tmp_path):
     assert clusterer.calls == 1
     assert loss.calls == cfg.SOLVER.ITERS_PER_EPOCH
     assert os.path.isfile(tmp_path / "out" / "model_final.pth")
+
+
+def test_plugin_method_trains_and_gets_the_keywords_it_declares(tiny_root, tmp_path):
+    opts = tiny_opts(tiny_root, tmp_path / "out", **{
+        "PLUGINS": f"['{PLUGIN}']", "MODEL.META_ARCHITECTURE": "ToyCentroidClassifier",
+        "SOLVER.MAX_EPOCHS": 1})
+    cfg = setup_cfg("", opts)
+    default_setup(cfg)
+    trainer = DefaultTrainer(cfg)
+    trainer.train()
+    model = trainer.model
+    # camids were declared, so PseudoLabelHook passed them (one per training sample, 0-based)
+    assert model.seen_camids is not None
+    assert model.seen_camids.tolist() == [s.camid for s in trainer.train_set.train]
+    assert model.centroids.shape[0] > 1 and trainer.storage.latest()["toy_ce"][0] > 0
+    # no per_sample / batch_losses split: chunked accumulation is refused up front
+    cfg = setup_cfg("", opts + ["SOLVER.FORWARD_BATCH_SIZE", "8"])
+    with pytest.raises(ConfigError, match="ToyCentroidClassifier.*FORWARD_BATCH_SIZE 0"):
+        DefaultTrainer(cfg)
 
 
 def test_plugin_by_module_name(tmp_path, monkeypatch):

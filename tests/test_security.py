@@ -5,6 +5,7 @@ marker file, and checks that the load is refused and the marker never appears.""
 import ast
 import os
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from unreidusl.data.datasets.bases import Sample
 from unreidusl.engine import setup_cfg
 from unreidusl.modeling import build_model
 from unreidusl.utils.checkpoint import CheckpointError
+from unreidusl.utils.safe_npz import UnsafeFileError
 
 from conftest import ROOT, tiny_opts
 from tools_main import main
@@ -69,19 +71,29 @@ def _samples(n, prefix):
 def test_aux_pickles_need_the_opt_in_and_npz_objects_are_refused(tmp_path, payload):
     train, query, gallery = _samples(4, "train"), _samples(2, "query"), _samples(3, "gallery")
     _write_pickle(tmp_path / "cannotlink_pts.pickle", [payload] * 4)
-    with pytest.raises(PermissionError, match="CLUSTER.ALLOW_PICKLE"):
+    with pytest.raises(UnsafeFileError, match="CLUSTER.ALLOW_PICKLE"):
         load_train_aux(str(tmp_path), train)
     test_dir = tmp_path / "test"
     test_dir.mkdir()
     _write_pickle(test_dir / "overlap_relation.pickle", payload)
-    with pytest.raises(PermissionError, match="CLUSTER.ALLOW_PICKLE"):
+    with pytest.raises(UnsafeFileError, match="CLUSTER.ALLOW_PICKLE"):
         load_test_aux(str(test_dir), query, gallery)
     npz = str(tmp_path / "train_aux.npz")
     np.savez(npz, format=np.array([payload], dtype=object))          # an object array = a pickle
-    with pytest.raises(ValueError, match="allow_pickle"):
+    with pytest.raises(UnsafeFileError, match=re.escape(npz) + ".*refused"):
         load_aux(npz, {})
     np.savez(npz, transit_table=np.array([payload], dtype=object), transit_bin=np.float64(1))
-    with pytest.raises(ValueError, match="allow_pickle"):
+    with pytest.raises(UnsafeFileError, match=re.escape(npz) + ".*refused"):
+        TransitModel.load(npz)
+
+
+def test_truncated_npz_names_the_file(tmp_path):
+    npz = str(tmp_path / "transit.npz")
+    TransitModel(np.ones((2, 2, 3)), 5.0).save(npz)
+    data = open(npz, "rb").read()
+    with open(npz, "wb") as f:
+        f.write(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=re.escape(npz) + ".*corrupt"):
         TransitModel.load(npz)
 
 

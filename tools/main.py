@@ -17,14 +17,15 @@ from unreidusl.engine.interrupt import TrainingInterrupted
 from unreidusl.engine.launch import launch
 from unreidusl.evaluation import format_metrics
 from unreidusl.utils.checkpoint import CheckpointError
+from unreidusl.utils.safe_npz import UnsafeFileError
 
 logger = logging.getLogger("unreidusl")
 
 
 # Errors caused by the user's data, files or settings: their messages name the culprit and the fix,
 # so they are reported in one line (and in log.txt) instead of a traceback.
-USER_ERRORS = (FileNotFoundError, DatasetFormatError, CorruptImageError, CheckpointError,
-               PseudoLabelError, AuxMismatchError, FloatingPointError)
+USER_ERRORS = (ConfigError, FileNotFoundError, DatasetFormatError, CorruptImageError, CheckpointError,
+               PseudoLabelError, AuxMismatchError, UnsafeFileError, FloatingPointError)
 
 
 def run(cfg, args) -> int:

@@ -33,6 +33,7 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from ..utils.safe_npz import UnsafeFileError, read_npz
 from .icdbscan import cannot_link_matrix
 from .transit import TransitModel
 
@@ -214,22 +215,22 @@ def check_shape(path, what, found, expected):
 def load_aux(path: str, metas: dict):
     """Read an aux file checked against ``metas`` (as for :func:`save_aux`): returns
     ``(toc CSR or None, TransitModel or None)``."""
-    with np.load(path, allow_pickle=False) as z:
-        if "format" not in z or str(z["format"]) != FORMAT:
-            raise AuxMismatchError(f"{path}: not an unreidusl aux file (format {FORMAT!r})")
-        for prefix, meta in metas.items():
-            if f"{prefix}_keys" not in z:
-                raise AuxMismatchError(f"{path}: a {z['split']} file has no {prefix} list")
-            _check_meta(path, prefix, z, meta)
-        toc = transit = None
-        if "toc_indptr" in z:
-            expected = tuple(len(m) for m in metas.values())
-            expected = expected * 2 if len(expected) == 1 else expected
-            check_shape(path, "the TOC matrix", z["toc_shape"], expected)
-            toc = sp.csr_matrix((np.ones(z["toc_indices"].shape[0], bool), z["toc_indices"],
-                                 z["toc_indptr"]), shape=expected)
-        if "transit_table" in z:
-            transit = TransitModel(z["transit_table"], float(z["transit_bin"]))
+    z = read_npz(path, "auxiliary-information file")
+    if "format" not in z or str(z["format"]) != FORMAT:
+        raise AuxMismatchError(f"{path}: not an unreidusl aux file (format {FORMAT!r})")
+    for prefix, meta in metas.items():
+        if f"{prefix}_keys" not in z:
+            raise AuxMismatchError(f"{path}: a {z['split']} file has no {prefix} list")
+        _check_meta(path, prefix, z, meta)
+    toc = transit = None
+    if "toc_indptr" in z:
+        expected = tuple(len(m) for m in metas.values())
+        expected = expected * 2 if len(expected) == 1 else expected
+        check_shape(path, "the TOC matrix", z["toc_shape"], expected)
+        toc = sp.csr_matrix((np.ones(z["toc_indices"].shape[0], bool), z["toc_indices"],
+                             z["toc_indptr"]), shape=expected)
+    if "transit_table" in z:
+        transit = TransitModel(z["transit_table"], float(z["transit_bin"]))
     return toc, transit
 
 
@@ -237,7 +238,7 @@ def load_legacy_pickle(path: str, allow_pickle: bool):
     """Unpickle an original AuxUSLReID file (only when ``allow_pickle``): arrays / tensors become
     numpy arrays, containers of sets stay as they are."""
     if not allow_pickle:
-        raise PermissionError(
+        raise UnsafeFileError(
             f"{path} is a pickle file; unpickling can execute arbitrary code. Set "
             f"CLUSTER.ALLOW_PICKLE True only for files you trust, or mine the auxiliary "
             f"information from the dataset with tools/mine_aux.py (.npz, no pickle)")

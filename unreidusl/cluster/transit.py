@@ -35,6 +35,8 @@ import os
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from ..utils.safe_npz import read_npz
+
 __all__ = ["TransitModel", "TransitPlausibility", "pair_gaps"]
 
 
@@ -110,10 +112,10 @@ class TransitModel:
 
     @classmethod
     def load(cls, path: str) -> "TransitModel":
-        with np.load(path, allow_pickle=False) as z:
-            if "transit_table" not in z:
-                raise ValueError(f"{path}: no 'transit_table' array (not a transit model file)")
-            return cls(z["transit_table"], float(z["transit_bin"]))
+        z = read_npz(path, "transit model file")
+        if "transit_table" not in z:
+            raise ValueError(f"{path}: no 'transit_table' array (not a transit model file)")
+        return cls(z["transit_table"], float(z["transit_bin"]))
 
 
 class TransitPlausibility:

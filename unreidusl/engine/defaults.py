@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..cluster.aux_info import build_test_aux, test_transit_available
-from ..config import CfgNode, get_cfg, load_yaml_with_base
+from ..config import CfgNode, ConfigError, get_cfg, load_yaml_with_base
 from ..data import build_dataset
 from ..evaluation import ReidEvaluator
 from ..modeling import build_model
@@ -89,11 +89,15 @@ def setup_cfg(config_file: str = "", opts: Optional[List[str]] = None, eval_only
 
 def default_setup(cfg: CfgNode) -> None:
     """Create OUTPUT_DIR, log to it, save the merged config, seed and set determinism.
-    In a distributed job only rank 0 writes files; the other ranks log warnings to the console."""
+    In a distributed job only rank 0 writes the log, config, metrics and checkpoints; rank r > 0
+    writes its warnings to ``OUTPUT_DIR/log.rank<r>.txt`` and prints only errors."""
     main = comm.is_main_process()
     if main:
         os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-    setup_logger(cfg.OUTPUT_DIR if main else "", level=logging.INFO if main else logging.WARNING)
+        setup_logger(cfg.OUTPUT_DIR)
+    else:  # the other ranks' warnings go to their own file; only errors reach the console
+        setup_logger(cfg.OUTPUT_DIR, level=logging.WARNING, console_level=logging.ERROR,
+                     filename=f"log.rank{comm.get_rank()}.txt")
     logger.info("torch %s on %s, process %d of %d; output in %s", torch.__version__,
                 "CUDA" if torch.cuda.is_available() else "CPU", comm.get_rank() + 1, comm.get_world_size(),
                 os.path.abspath(cfg.OUTPUT_DIR))
@@ -121,6 +125,10 @@ class DefaultTrainer(SimpleTrainer):
         self.checkpointer = Checkpointer(cfg.OUTPUT_DIR)
         self.iters_per_epoch = cfg.SOLVER.ITERS_PER_EPOCH
         self.forward_batch_size = cfg.SOLVER.FORWARD_BATCH_SIZE
+        if self.forward_batch_size and not all(hasattr(model, a) for a in ("per_sample", "batch_losses")):
+            raise ConfigError(f"SOLVER.FORWARD_BATCH_SIZE {self.forward_batch_size}: {type(model).__name__} "
+                              f"has no per_sample / batch_losses split (docs/meta_arch.md), so its "
+                              f"forward cannot run in chunks; set SOLVER.FORWARD_BATCH_SIZE 0")
         skips = cfg.SOLVER.MAX_NONFINITE_SKIPS if cfg.SOLVER.SKIP_NONFINITE_LOSS else 0
         self.nonfinite = NonFiniteLossGuard(skips, self.checkpointer.last_checkpoint)
         self.amp = build_mixed_precision(cfg, next(model.parameters()).device)
@@ -221,11 +229,20 @@ class DefaultTrainer(SimpleTrainer):
         }
 
     def save_checkpoint(self, name: str, mid_epoch: bool = False) -> str:
-        """Rank 0 writes the checkpoint; the other ranks wait until it is complete."""
+        """Rank 0 writes the checkpoint; the other ranks wait until it is complete, and stop with
+        :class:`CheckpointError` too when rank 0 could not write it (instead of waiting forever)."""
         path = os.path.join(self.checkpointer.save_dir, f"{name}.pth")
+        error = None
         if comm.is_main_process():
-            path = self.checkpointer.save(name, self.state_dict(mid_epoch))
-        comm.synchronize()
+            try:
+                path = self.checkpointer.save(name, self.state_dict(mid_epoch))
+            except Exception as e:  # re-raised below, after the other ranks heard of it
+                error = e
+        failure = comm.broadcast_object(f"{type(error).__name__}: {error}" if error else None)
+        if error is not None:
+            raise error
+        if failure is not None:
+            raise CheckpointError(f"rank 0 could not write {path}: {failure}")
         return path
 
     def load_model_weights(self, path: str) -> None:

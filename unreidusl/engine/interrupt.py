@@ -4,6 +4,9 @@ import signal
 import threading
 from typing import Optional
 
+import torch
+
+from ..utils import comm
 from .train_loop import HookBase
 
 logger = logging.getLogger(__name__)
@@ -26,6 +29,10 @@ class StopOnSignal(HookBase):
     checkpoint before a step, so the resume continues at exactly that step) and
     :class:`TrainingInterrupted` is raised.  A second signal gets the previous handler at once
     (SIGINT: KeyboardInterrupt, SIGTERM: termination) for a run that must stop without waiting.
+
+    Under torch.distributed the ranks decide together at every boundary (a signal that reached any
+    rank stops all of them at the same step), so a signal sent to one process cannot leave the
+    others waiting in a collective.
 
     Place it after the hooks whose ``after_epoch`` changes the state (scheduler, checkpointer)."""
 
@@ -55,14 +62,24 @@ class StopOnSignal(HookBase):
         logger.warning("Received %s: saving a checkpoint at the end of the current step, then stopping "
                        "(send it again to stop at once, without a checkpoint)", signal.Signals(signum).name)
 
+    def _agreed(self) -> bool:
+        """Whether any rank received a signal (this rank alone when not distributed)."""
+        if not comm.is_distributed():
+            return self.received is not None
+        anyone = comm.all_reduce_sum_(torch.tensor([float(self.received is not None)])).item() > 0
+        if anyone and self.received is None:
+            self.received = signal.SIGTERM
+            logger.warning("Another process of this job received a signal: stopping with it")
+        return anyone
+
     def before_step(self) -> None:
-        if self.received is not None:
+        if self._agreed():
             t = self.trainer
             self._stop(True, f"before iteration {t.inner_iter + 1} of epoch {t.epoch + 1}")
 
     def after_epoch(self) -> None:
         t = self.trainer
-        if self.received is not None and t.epoch + 1 < t.max_epochs:
+        if t.epoch + 1 < t.max_epochs and self._agreed():
             self._stop(False, f"after epoch {t.epoch + 1}")
 
     def _stop(self, mid_epoch: bool, where: str) -> None:

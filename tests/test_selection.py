@@ -48,6 +48,27 @@ def test_best_checkpoint_and_reference_optimizer(tiny_root, tmp_path, criterion,
     assert isinstance(best["model"][next(iter(best["model"]))], torch.Tensor)
 
 
+def test_stability_after_resume_compares_with_the_restored_labels(tmp_path):
+    from types import SimpleNamespace
+
+    from unreidusl.engine.selection import BestCheckpointer
+    from unreidusl.utils.events import EventStorage
+
+    restored = np.array([0, 0, 1, 1, -1])       # the resumed run's last pseudo-labels
+    source = {"labels": restored}
+    hook = BestCheckpointer("cluster_stability", str(tmp_path / "best.pth"), lambda: source["labels"])
+    hook.load_state_dict({"best": 0.5})
+    hook.trainer = SimpleNamespace(epoch=3, storage=EventStorage(), model=torch.nn.Linear(1, 1))
+    hook.before_train()
+    # PseudoLabelHook (before this hook) re-clusters at the start of the first resumed epoch
+    source["labels"] = np.array([1, 1, 0, 0, -1])
+    hook.before_epoch()
+    assert hook.trainer.storage.latest()["cluster/stability"][0] == pytest.approx(1.0)
+    hook.before_epoch()                         # no new clustering (CLUSTER.PERIOD > 1): no new score
+    assert len(hook.trainer.storage.history("cluster/stability")) == 1
+    assert load_checkpoint(str(tmp_path / "best.pth"))["epoch"] == 3 and hook.best == pytest.approx(1.0)
+
+
 def test_unknown_criterion(tmp_path):
     from unreidusl.engine.selection import BestCheckpointer
 

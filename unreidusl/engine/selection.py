@@ -55,6 +55,11 @@ class BestCheckpointer(HookBase):
             logger.info("New best model by %s = %.4f (after epoch %d) saved to %s",
                         self.criterion, score, epoch, self.path)
 
+    def before_train(self) -> None:
+        # after a resume, the restored pseudo-labels are the previous epoch's: compare against them
+        if self._previous is None:
+            self._previous = self.labels_source()
+
     def before_epoch(self) -> None:
         if self.criterion != "cluster_stability":
             return

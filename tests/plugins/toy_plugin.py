@@ -10,8 +10,7 @@ from torch import nn
 from unreidusl.cluster import CLUSTERER_REGISTRY
 from unreidusl.config import CfgNode
 from unreidusl.modeling import LOSS_REGISTRY
-from unreidusl.modeling.meta_arch import META_ARCH_REGISTRY, cluster_centroids
-from unreidusl.modeling.meta_arch.encoder import Encoder
+from unreidusl.modeling.meta_arch import META_ARCH_REGISTRY, Encoder, EncoderMethod, cluster_centroids
 
 
 def add_config(cfg):
@@ -57,7 +56,7 @@ class ToySmoothLoss(nn.Module):
 
 
 @META_ARCH_REGISTRY.register()
-class ToyCentroidClassifier(nn.Module):
+class ToyCentroidClassifier(EncoderMethod):
     """Cross-entropy of a classifier whose rows are the cluster centroids; no per_sample split."""
 
     def __init__(self, cfg):
@@ -65,16 +64,6 @@ class ToyCentroidClassifier(nn.Module):
         self.encoder = Encoder(cfg)
         self.register_buffer("centroids", torch.zeros(0, self.encoder.feat_dim))
         self.seen_camids = None
-
-    @property
-    def device(self):
-        return next(self.parameters()).device
-
-    def frame_features(self, images):
-        return self.encoder.frame_features(images)
-
-    def embed(self, pooled):
-        return self.encoder.embed(pooled)
 
     def forward(self, batch):
         images = batch["images"].to(self.device)

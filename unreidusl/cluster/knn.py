@@ -175,7 +175,7 @@ def _blocked_candidates(ops, q, db, self_search, kk, block, row_max=None):
     """Top-``kk`` candidates (unsorted) per query row with blocked distance tiles.
 
     ``row_max`` (float32 [N], optional) is updated in place with each row's largest distance."""
-    n, m = q.shape[0], db.shape[0]
+    n = q.shape[0]
     qn = ops.sqnorm(q)
     if self_search:
         starts = list(range(0, n, block))

@@ -1,11 +1,11 @@
 from .build import META_ARCH_REGISTRY, build_model, resolve_device
 from .cdsm import CDSM
 from .cluster_contrast import ClusterContrast, cluster_centroids
-from .encoder import Encoder
+from .encoder import Encoder, EncoderMethod
 from .ise import ISE, progressive_supports
 from .mt_cluster import MTCluster, nearest_clusters
 from .three_c import ThreeC
 from .ncplr import NCPLR
 
 __all__ = ["META_ARCH_REGISTRY", "build_model", "resolve_device", "ClusterContrast", "cluster_centroids",
-           "Encoder", "CDSM", "ThreeC", "ISE", "progressive_supports", "MTCluster", "nearest_clusters", "NCPLR"]
+           "Encoder", "EncoderMethod", "CDSM", "ThreeC", "ISE", "progressive_supports", "MTCluster", "nearest_clusters", "NCPLR"]

@@ -12,7 +12,7 @@ from ..losses import build_losses
 from ..memory import build_memory
 from .build import META_ARCH_REGISTRY
 from .cluster_contrast import cluster_centroids
-from .encoder import Encoder
+from .encoder import Encoder, EncoderMethod
 from .mean_teacher import ema_update_, frozen_copy
 
 
@@ -37,7 +37,7 @@ def chunk_centroids(features: torch.Tensor, labels: np.ndarray, chunks: int, fal
 
 
 @META_ARCH_REGISTRY.register()
-class CDSM(nn.Module):
+class CDSM(EncoderMethod):
     """The loss (e.g. CenterMarginLoss) takes the student's features against the memory; the memory is
     updated with the teacher's features of the same augmented batch (§B.3), gated per sample by the
     cluster-relative reliability (§B.5); the teacher follows the student by EMA after every step
@@ -45,6 +45,8 @@ class CDSM(nn.Module):
 
     With ``MODEL.MEMORY.NAME ClusterMemory`` (CDSM's ``--memorybank CM`` / ``CMhard``, UPDATE
     momentum / hard) the same loop runs with one proxy per cluster."""
+
+    test_encoder = "teacher"
 
     # Batch fields ``batch_losses`` takes (gradient accumulation passes them on).
     batch_keys = ("index",)
@@ -63,16 +65,6 @@ class CDSM(nn.Module):
         self.reliability_ratio = cfg.MODEL.MEMORY.RELIABILITY_RATIO
         # per pseudo-labelled sample (the outlier-free training list, in sample order = batch "index")
         self.register_buffer("reliable", torch.zeros(0, dtype=torch.bool))
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
-    def frame_features(self, images: torch.Tensor) -> torch.Tensor:
-        return self.teacher.frame_features(images)
-
-    def embed(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.teacher.embed(pooled)
 
     def per_sample(self, images: torch.Tensor):
         """Student pooled features (with gradient) and the teacher's, in train mode, same images."""

@@ -6,7 +6,7 @@ from torch import nn
 from ..losses import build_losses
 from ..memory import build_memory
 from .build import META_ARCH_REGISTRY
-from .encoder import Encoder
+from .encoder import Encoder, EncoderMethod
 
 
 def cluster_centroids(features: torch.Tensor, labels: np.ndarray) -> torch.Tensor:
@@ -20,7 +20,7 @@ def cluster_centroids(features: torch.Tensor, labels: np.ndarray) -> torch.Tenso
 
 
 @META_ARCH_REGISTRY.register()
-class ClusterContrast(nn.Module):
+class ClusterContrast(EncoderMethod):
     """InfoNCE against a cluster memory; the memory is updated after the logits are taken."""
 
     def __init__(self, cfg) -> None:
@@ -30,16 +30,6 @@ class ClusterContrast(nn.Module):
         losses = build_losses(cfg)
         self.losses = nn.ModuleDict({n: fn for n, (fn, _) in losses.items()})
         self.loss_weights = {n: w for n, (_, w) in losses.items()}
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
-    def frame_features(self, images: torch.Tensor) -> torch.Tensor:
-        return self.encoder.frame_features(images)
-
-    def embed(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.encoder.embed(pooled)
 
     def extract(self, images: torch.Tensor) -> torch.Tensor:
         """Images [B, 3, H, W] or clips [B, T, 3, H, W] → unit features."""

@@ -68,3 +68,21 @@ class Encoder(nn.Module):
         """[B, 1+P, d] pooled → [B, 1+P, d] BN features, each branch through its own neck."""
         necks = [self.neck, *self.part_necks]
         return torch.stack([neck(pooled[:, b]) for b, neck in enumerate(necks)], 1)
+
+
+class EncoderMethod(nn.Module):
+    """Base of the meta-architectures: ``device`` and the video-extraction pair ``frame_features`` /
+    ``embed``, taken from the :class:`Encoder` named by ``test_encoder`` (the one whose features are
+    evaluated: ``"encoder"``, or ``"teacher"`` for the mean-teacher methods)."""
+
+    test_encoder = "encoder"
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def frame_features(self, images: torch.Tensor) -> torch.Tensor:
+        return getattr(self, self.test_encoder).frame_features(images)
+
+    def embed(self, pooled: torch.Tensor) -> torch.Tensor:
+        return getattr(self, self.test_encoder).embed(pooled)

@@ -13,7 +13,7 @@ from ..layers import ClusterClassifier, resize_like_checkpoint
 from ..losses import LOSS_REGISTRY
 from .build import META_ARCH_REGISTRY
 from .cluster_contrast import cluster_centroids
-from .encoder import Encoder
+from .encoder import Encoder, EncoderMethod
 from .mean_teacher import ema_update_
 
 _ID_LOSSES = {1: "CrossEntropyLoss", 2: "LabelSmoothingCrossEntropy", 3: "RestrictedLabelSmoothingCrossEntropy"}
@@ -41,8 +41,10 @@ def nearest_clusters(centroids: torch.Tensor, k: int, k1: int = 30, k2: int = 6)
 
 
 @META_ARCH_REGISTRY.register()
-class MTCluster(nn.Module):
+class MTCluster(EncoderMethod):
     """Eval mode returns the teacher's unit features (retrieval and clustering)."""
+
+    test_encoder = "teacher"
 
     def __init__(self, cfg) -> None:
         super().__init__()
@@ -66,19 +68,9 @@ class MTCluster(nn.Module):
         self.loss_weights = names
         self.alpha, self.ema_buffers = cfg.MUTUAL_TEACH.ALPHA, cfg.MUTUAL_TEACH.EMA_BUFFERS
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         resize_like_checkpoint(self, state_dict, prefix, ["cluster_neighbors"])
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    def frame_features(self, images: torch.Tensor) -> torch.Tensor:
-        return self.teacher.frame_features(images)
-
-    def embed(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.teacher.embed(pooled)
 
     # Keys of ``per_sample`` that carry gradient (used by gradient accumulation).
     per_sample_grad_keys = ("pooled",)

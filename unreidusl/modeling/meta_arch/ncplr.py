@@ -16,7 +16,7 @@ from ..losses.refined_labels import NEIGHBOR_WEIGHTS, exchange_labels, neighbor_
 from ..memory import build_memory
 from .build import META_ARCH_REGISTRY
 from .cluster_contrast import cluster_centroids
-from .encoder import Encoder
+from .encoder import Encoder, EncoderMethod
 
 _SCOPES = ("dataset", "batch")
 _GRAPHS = ("clustering", "branch")
@@ -48,7 +48,7 @@ def _stack_graphs(graphs):
 
 
 @META_ARCH_REGISTRY.register()
-class NCPLR(nn.Module):
+class NCPLR(EncoderMethod):
     """Per branch b (global, then MODEL.HEADS.NUM_PARTS parts): BN features f_b, a cluster memory and
     a classifier z_b = W_b·f_b. With λ2 = MODEL.NCPLR.PART_LOSS_WEIGHT (global weight 1 − λ2 when
     there are parts, else 1):
@@ -99,19 +99,9 @@ class NCPLR(nn.Module):
         self.register_buffer("bank", torch.zeros(self.num_branches, 0, 0))
         self.register_buffer("label_version", torch.zeros((), dtype=torch.long))
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         resize_like_checkpoint(self, state_dict, prefix, ["graph_indptr", "graph_indices", "graph_dist", "bank"])
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    def frame_features(self, images: torch.Tensor) -> torch.Tensor:
-        return self.encoder.frame_features(images)
-
-    def embed(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.encoder.embed(pooled)
 
     def cluster_extractor(self) -> nn.Module:
         """The module whose eval forward gives the clustering features: all branches side by side

@@ -7,7 +7,6 @@ memory update (``MODEL.MEMORY.UPDATE chd``) and the CIE-weighted loss (``CIEWeig
 This module only routes the camera ids and prepares the memory at each new clustering."""
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..layers import resize_like_checkpoint
 from ..losses.camera_entropy import camera_entropy

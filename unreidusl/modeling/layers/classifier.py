@@ -2,11 +2,13 @@
 import torch
 from torch import nn
 
-from .resizable import resize_like_checkpoint
+from .resizable import ResizableModule
 
 
-class ClusterClassifier(nn.Module):
+class ClusterClassifier(ResizableModule):
     """Bias-free linear layer ``z = x · Wᵀ`` whose row count follows the number of clusters."""
+
+    resizable = ("weight",)
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -15,6 +17,3 @@ class ClusterClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mm(self.weight.t())
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        resize_like_checkpoint(self, state_dict, prefix, ["weight"])
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

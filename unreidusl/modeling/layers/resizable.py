@@ -2,12 +2,20 @@
 import torch
 from torch import nn
 
+__all__ = ["ResizableModule"]
 
-def resize_like_checkpoint(module: nn.Module, state_dict: dict, prefix: str, names) -> None:
-    """Give ``module.<name>`` the shape of its entry in ``state_dict`` so that ``load_state_dict`` can
-    copy it (call from ``_load_from_state_dict`` before the default implementation)."""
-    for name in names:
-        key = prefix + name
-        if key in state_dict:
-            tensor: torch.Tensor = getattr(module, name)
-            tensor.data = torch.empty_like(state_dict[key], device=tensor.device)
+
+class ResizableModule(nn.Module):
+    """An ``nn.Module`` whose parameters / buffers named in ``resizable`` take the shape of their
+    checkpoint entry before ``load_state_dict`` copies them (their size follows the number of
+    clusters, which a resumed run does not know yet)."""
+
+    resizable: tuple = ()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in self.resizable:
+            key = prefix + name
+            if key in state_dict:
+                tensor: torch.Tensor = getattr(self, name)
+                tensor.data = torch.empty_like(state_dict[key], device=tensor.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -1,11 +1,10 @@
 """Cluster-level memory of Cluster Contrast (spec cluster-contrast-ise-ncplr.md §1.6)."""
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ...utils import comm
 from ...utils.segment import segment_argmax
-from ..layers import resize_like_checkpoint
+from ..layers import ResizableModule
 from .build import MEMORY_REGISTRY
 
 UPDATE_MODES = ("momentum", "hard", "mean", "chd", "tccl")
@@ -13,7 +12,7 @@ CAMERA_MODES = ("chd", "tccl")
 CHD_SINGLETONS = ("cluster", "max")
 
 
-class ClusterMemory(nn.Module):
+class ClusterMemory(ResizableModule):
     """One unit-norm centroid per pseudo-identity.
 
     ``logits(x) = x · Mᵀ / τ`` uses the memory as a constant; ``update`` then moves centroids with
@@ -31,6 +30,8 @@ class ClusterMemory(nn.Module):
     * ``tccl`` (3C's TCCL baseline): per (class, camera) group the normalised mean; per class the
       group mean least similar to c_y updates it.
     """
+
+    resizable = ("features",)
 
     def __init__(self, dim: int, temp: float = 0.05, old_weight: float = 0.1,
                  update: str = "momentum", chd_singleton: str = "cluster") -> None:
@@ -119,10 +120,6 @@ class ClusterMemory(nn.Module):
         d = 1 - (x * mem[targets]).sum(1)
         chd = torch.where(s + d > 0, s * d / (s + d), torch.zeros_like(s))
         return x[segment_argmax(chd, inverse, num_classes)[1]]
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        resize_like_checkpoint(self, state_dict, prefix, ["features"])
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 @MEMORY_REGISTRY.register(name="ClusterMemory")

@@ -1,10 +1,9 @@
 """CDSM's diversity memory (spec 3c-cdsm.md §B.6, CMhybrid_v5; §B.7 v4 = no reliability gate)."""
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ...utils import comm
-from ..layers import resize_like_checkpoint
+from ..layers import ResizableModule
 from .build import MEMORY_REGISTRY
 
 
@@ -34,7 +33,7 @@ def diversity_selection(x: torch.Tensor, valid: torch.Tensor, reliable: torch.Te
     return selected, mean_dist.masked_fill(~valid, float("inf"))
 
 
-class DiversityMemory(nn.Module):
+class DiversityMemory(ResizableModule):
     """K central + M·K marginal proxies, block-major: row k is cluster k's central proxy and row
     k + s·K (s = 1..M) its s-th marginal proxy. ``logits(x) = x·Mᵀ/τ`` ([B, (M+1)·K]).
 
@@ -43,6 +42,8 @@ class DiversityMemory(nn.Module):
     the gate is off = CDSM's v4) fills marginal slots 1..S with the selected samples in batch order,
     m ← μ·m + (1−μ)·x; the class medoid (argmin d̄) updates the central proxy the same way. μ is the
     weight of the old value; rows are re-normalised unless ``renormalize`` is off (the code)."""
+
+    resizable = ("features",)
 
     needs_reliability = True
 
@@ -110,10 +111,6 @@ class DiversityMemory(nn.Module):
             touched = torch.cat([rows, classes])
             mem[touched] = F.normalize(mem[touched], dim=1)
         self.features = mem
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        resize_like_checkpoint(self, state_dict, prefix, ["features"])
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 @MEMORY_REGISTRY.register(name="DiversityMemory")

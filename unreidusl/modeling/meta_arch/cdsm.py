@@ -7,7 +7,6 @@ import torch
 from torch import nn
 
 from ...cluster.reliability import cluster_relative_gate, label_iou
-from ..layers import resize_like_checkpoint
 from ..losses import build_losses
 from ..memory import build_memory
 from .build import META_ARCH_REGISTRY
@@ -45,6 +44,8 @@ class CDSM(EncoderMethod):
 
     With ``MODEL.MEMORY.NAME ClusterMemory`` (CDSM's ``--memorybank CM`` / ``CMhard``, UPDATE
     momentum / hard) the same loop runs with one proxy per cluster."""
+
+    resizable = ("reliable",)
 
     test_encoder = "teacher"
 
@@ -123,6 +124,3 @@ class CDSM(EncoderMethod):
         """EMA of the student's parameters (and BN buffers with MUTUAL_TEACH.EMA_BUFFERS)."""
         ema_update_(self.teacher, self.student, global_step, self.alpha, self.ema_buffers)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        resize_like_checkpoint(self, state_dict, prefix, ["reliable"])
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backbones import build_backbone
-from ..layers import PartPooling, build_pooling
+from ..layers import PartPooling, ResizableModule, build_pooling
 
 
 def _bn_neck(dim: int, enabled: bool) -> nn.Module:
@@ -70,7 +70,7 @@ class Encoder(nn.Module):
         return torch.stack([neck(pooled[:, b]) for b, neck in enumerate(necks)], 1)
 
 
-class EncoderMethod(nn.Module):
+class EncoderMethod(ResizableModule):
     """Base of the meta-architectures: ``device`` and the video-extraction pair ``frame_features`` /
     ``embed``, taken from the :class:`Encoder` named by ``test_encoder`` (the one whose features are
     evaluated: ``"encoder"``, or ``"teacher"`` for the mean-teacher methods)."""

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...cluster.jaccard import jaccard_distance
-from ..layers import ClusterClassifier, resize_like_checkpoint
+from ..layers import ClusterClassifier
 from ..losses import LOSS_REGISTRY
 from .build import META_ARCH_REGISTRY
 from .cluster_contrast import cluster_centroids
@@ -44,6 +44,8 @@ def nearest_clusters(centroids: torch.Tensor, k: int, k1: int = 30, k2: int = 6)
 class MTCluster(EncoderMethod):
     """Eval mode returns the teacher's unit features (retrieval and clustering)."""
 
+    resizable = ("cluster_neighbors",)
+
     test_encoder = "teacher"
 
     def __init__(self, cfg) -> None:
@@ -67,10 +69,6 @@ class MTCluster(EncoderMethod):
         self.losses = nn.ModuleDict({n: LOSS_REGISTRY.get(n)(cfg) for n in names})
         self.loss_weights = names
         self.alpha, self.ema_buffers = cfg.MUTUAL_TEACH.ALPHA, cfg.MUTUAL_TEACH.EMA_BUFFERS
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        resize_like_checkpoint(self, state_dict, prefix, ["cluster_neighbors"])
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # Keys of ``per_sample`` that carry gradient (used by gradient accumulation).
     per_sample_grad_keys = ("pooled",)

@@ -9,7 +9,7 @@ from torch import nn
 
 from ...cluster.distances import JaccardDistance
 from ...utils import comm
-from ..layers import ClusterClassifier, resize_like_checkpoint
+from ..layers import ClusterClassifier
 from ..losses import soft_cross_entropy
 from ..losses.refined_labels import NEIGHBOR_WEIGHTS, exchange_labels, neighbor_ensemble, neighbor_graph, \
     refined_targets
@@ -59,6 +59,8 @@ class NCPLR(EncoderMethod):
     the parts), after the global↔local exchange when MODEL.NCPLR.EXCHANGE. Eval mode returns the global
     unit feature (retrieval); ``cluster_extractor`` gives all branches' features for clustering."""
 
+    resizable = ("graph_indptr", "graph_indices", "graph_dist", "bank")
+
     def __init__(self, cfg) -> None:
         super().__init__()
         c = cfg.MODEL.NCPLR
@@ -98,10 +100,6 @@ class NCPLR(EncoderMethod):
         self.register_buffer("graph_dist", torch.zeros(0))
         self.register_buffer("bank", torch.zeros(self.num_branches, 0, 0))
         self.register_buffer("label_version", torch.zeros((), dtype=torch.long))
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        resize_like_checkpoint(self, state_dict, prefix, ["graph_indptr", "graph_indices", "graph_dist", "bank"])
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def cluster_extractor(self) -> nn.Module:
         """The module whose eval forward gives the clustering features: all branches side by side

@@ -8,7 +8,6 @@ This module only routes the camera ids and prepares the memory at each new clust
 import numpy as np
 import torch
 
-from ..layers import resize_like_checkpoint
 from ..losses.camera_entropy import camera_entropy
 from .build import META_ARCH_REGISTRY
 from .cluster_contrast import ClusterContrast, cluster_centroids
@@ -19,15 +18,13 @@ class ThreeC(ClusterContrast):
     """``outputs`` also hold ``camids`` (batch) and ``cluster_camera_entropy`` (per cluster, over the
     pseudo-labelled set); the memory update receives the batch camera ids."""
 
+    resizable = ("cluster_camera_entropy",)
+
     batch_keys = ("camids",)
 
     def __init__(self, cfg) -> None:
         super().__init__(cfg)
         self.register_buffer("cluster_camera_entropy", torch.zeros(0))
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        resize_like_checkpoint(self, state_dict, prefix, ["cluster_camera_entropy"])
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def batch_losses(self, per_sample, targets: torch.Tensor, camids: torch.Tensor = None):
         features = self.encoder.embed(per_sample["pooled"])

@@ -3,7 +3,7 @@ from collections import Counter
 import numpy as np
 
 from unreidusl.data import Sample
-from unreidusl.data.samplers import RandomIdentitySampler, RandomMultipleGallerySampler
+from unreidusl.data.samplers import CrossCameraFirstSampler, RandomIdentitySampler, RandomMultipleGallerySampler
 
 
 def make_samples(rng, n_ids=10, per_id=8, n_cams=3):
@@ -30,6 +30,25 @@ def test_multiple_gallery_sampler_blocks_and_camera_preference():
         if any(m.camid != anchor_cam for m in members):
             assert all(c != anchor_cam for c in others)
     assert sorted({samples[i].pid for i in idx}) == list(range(10))
+
+
+def test_cross_camera_first_sampler_takes_distinct_candidates_first_and_skips_singletons():
+    cams = {0: [0], 1: [0, 1, 2, 3], 2: [0, 1], 3: [0, 0, 0], 4: [0, 0, 0, 1, 1, 1]}
+    samples = [Sample((f"{p}_{k}.jpg",), p, c) for p, cs in cams.items() for k, c in enumerate(cs)]
+    members = {p: [i for i, x in enumerate(samples) if x.pid == p] for p in cams}
+    for seed in range(20):
+        sampler = CrossCameraFirstSampler(samples, num_instances=4, seed=seed)
+        idx = list(sampler)
+        assert len(idx) == len(sampler) == 16                  # 4 identities x K; pid 0 is skipped
+        blocks = {samples[b[0]].pid: b for b in (idx[i:i + 4] for i in range(0, 16, 4))}
+        assert sorted(blocks) == [1, 2, 3, 4]
+        assert sorted(blocks[1]) == members[1]                 # 3 other cameras: all distinct
+        anchor, rest = blocks[2][0], blocks[2][1:]
+        assert rest == [next(m for m in members[2] if m != anchor)] * 3   # one candidate, repeated
+        anchor, rest = blocks[3][0], blocks[3][1:]             # no other camera: the other members,
+        assert set(rest) == set(members[3]) - {anchor}         # each at least once, then a top-up
+        anchor, rest = blocks[4][0], blocks[4][1:]
+        assert len(set(rest)) == 3 and all(samples[i].camid != samples[anchor].camid for i in rest)
 
 
 def test_sampler_passes_are_seeded_by_seed_epoch_and_pass():

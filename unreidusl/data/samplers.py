@@ -73,6 +73,14 @@ class _SeededPassSampler(Sampler):
     def _blocks(self, rng) -> List[List[int]]:
         raise NotImplementedError
 
+    def _anchor_and_candidates(self, rng, pool: np.ndarray) -> Tuple[int, np.ndarray]:
+        """A random anchor of an identity's members ``pool``, and the members to pair it with: those
+        from other cameras than the anchor's, or (when there are none) all the other members."""
+        anchor = int(rng.choice(pool))
+        others = pool[pool != anchor]
+        cross = others[self.camids[others] != self.camids[anchor]]
+        return anchor, (cross if len(cross) else others)
+
     def __iter__(self) -> Iterator[int]:
         blocks = self._blocks(self._rng())
         if self.world_size > 1 and blocks:
@@ -93,16 +101,37 @@ class RandomMultipleGallerySampler(_SeededPassSampler):
         pids = list(self.members)
         out: List[List[int]] = []
         for p in rng.permutation(len(pids)):
-            pool = self.members[pids[p]]
-            anchor = int(rng.choice(pool))
-            others = pool[pool != anchor]
-            cross = others[self.camids[others] != self.camids[anchor]]
-            src = cross if len(cross) else others
+            anchor, src = self._anchor_and_candidates(rng, self.members[pids[p]])
             if len(src):
                 rest = [int(i) for i in self._draw(rng, src, self.num_instances - 1)]
             else:
                 rest = [anchor] * (self.num_instances - 1)
             out.append([anchor] + rest)
+        return out
+
+
+@SAMPLER_REGISTRY.register()
+class CrossCameraFirstSampler(_SeededPassSampler):
+    """3C's P×K sampler (spec 3c-cdsm.md §A.4): identities with a single member are skipped; after a
+    random anchor, the K−1 others come from the candidates C (other-camera members, else the other
+    members): K−1 distinct ones when |C| ≥ K−1, else all of C in random order topped up by
+    t = K−1−|C| more draws from C (distinct when |C| ≥ t)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.members = {p: m for p, m in self.members.items() if len(m) > 1}
+
+    def _blocks(self, rng) -> List[List[int]]:
+        pids, k = list(self.members), self.num_instances - 1
+        out: List[List[int]] = []
+        for p in rng.permutation(len(pids)):
+            anchor, src = self._anchor_and_candidates(rng, self.members[pids[p]])
+            if len(src) >= k:
+                rest = rng.choice(src, size=k, replace=False)
+            else:
+                top = k - len(src)
+                rest = np.concatenate([rng.permutation(src), rng.choice(src, size=top, replace=len(src) < top)])
+            out.append([anchor] + [int(i) for i in rest])
         return out
 
 

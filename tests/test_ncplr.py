@@ -15,8 +15,8 @@ from unreidusl.engine import DefaultTrainer
 from unreidusl.engine.defaults import setup_cfg
 from unreidusl.modeling import build_model
 from unreidusl.modeling.layers import PartPooling
-from unreidusl.modeling.losses.refined_labels import exchange_labels, neighbor_ensemble, neighbor_graph, \
-    refined_targets
+from unreidusl.modeling.losses.refined_labels import exchange_labels, first_draws, neighbor_ensemble, \
+    neighbor_graph, refined_targets
 from tests.conftest import tiny_opts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,6 +69,15 @@ def test_neighbor_ensemble_uniform_dataset_and_batch_scope():
     e = neighbor_ensemble(probs, index, graph, "uniform")
     assert e[1].tolist() == [0.5, 0.5]
     assert e[0].tolist() == e[3].tolist() == [0.75, 0.25]
+
+
+def test_first_draws_of_repeated_batch_indices():
+    # distinct values 2, 3, 5 (sorted): first drawn at positions 3, 1, 0
+    assert first_draws(torch.tensor([5, 3, 5, 2, 3])).tolist() == [3, 1, 0]
+    # many repeats (where an indexed assignment's winner is unspecified): always the first draw
+    index = torch.cat([torch.tensor([9, 4]), torch.randint(0, 10, (20000,))])
+    first = first_draws(index)
+    assert index[first].tolist() == sorted(set(index.tolist())) and first[-1] == 0 and first[4] == 1
 
 
 def test_neighbor_ensemble_weights():

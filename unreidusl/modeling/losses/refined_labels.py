@@ -45,6 +45,14 @@ def neighbor_graph(dist, keep: np.ndarray, eps: float) -> Tuple[torch.Tensor, to
             torch.from_numpy(np.ascontiguousarray(vals[order])))
 
 
+def first_draws(index: torch.Tensor) -> torch.Tensor:
+    """Positions in ``index`` of the first draw of each distinct value. Deterministic, unlike an
+    indexed assignment with repeated indices, whose winning write PyTorch leaves unspecified."""
+    uniq, inverse = torch.unique(index, return_inverse=True)
+    first = torch.full((len(uniq),), len(index), dtype=torch.long, device=index.device)
+    return first.scatter_reduce_(0, inverse, torch.arange(len(index), device=index.device), reduce="amin")
+
+
 def _batch_rows(indptr: torch.Tensor, index: torch.Tensor):
     """Positions in ``indices`` of the graph rows ``index`` and the batch row of each."""
     starts, counts = indptr[index], indptr[index + 1] - indptr[index]
@@ -72,7 +80,8 @@ def neighbor_ensemble(probs: torch.Tensor, index: torch.Tensor, graph, weight: s
     cols, d = indices[pos], dists[pos]
     if bank is None:
         slot = torch.full((len(indptr) - 1,), -1, dtype=torch.long, device=index.device)
-        slot[index.flip(0)] = torch.arange(len(index) - 1, -1, -1, device=index.device)  # first draw wins
+        first = first_draws(index)
+        slot[index[first]] = first
         cols = slot[cols]
         inside = cols >= 0
         row, cols, d = row[inside], cols[inside], d[inside]

@@ -11,8 +11,8 @@ from ...cluster.distances import JaccardDistance
 from ...utils import comm
 from ..layers import ClusterClassifier
 from ..losses import soft_cross_entropy
-from ..losses.refined_labels import NEIGHBOR_WEIGHTS, exchange_labels, neighbor_ensemble, neighbor_graph, \
-    refined_targets
+from ..losses.refined_labels import NEIGHBOR_WEIGHTS, exchange_labels, first_draws, neighbor_ensemble, \
+    neighbor_graph, refined_targets
 from ..memory import build_memory
 from .build import META_ARCH_REGISTRY
 from .cluster_contrast import cluster_centroids
@@ -137,7 +137,9 @@ class NCPLR(EncoderMethod):
             probs = z.float().softmax(1)                  # float32 targets, also under autocast
             bank = None
             if self.use_bank:  # every rank writes the whole (gathered) batch: the banks stay equal
-                self.bank[b, comm.all_gather_cat(index)] = comm.all_gather_cat(probs)
+                drawn, drawn_probs = comm.all_gather_cat(index), comm.all_gather_cat(probs)
+                first = first_draws(drawn)                # a sample drawn twice: its first draw
+                self.bank[b, drawn[first]] = drawn_probs[first]
                 bank = self.bank.flatten(0, 1) if per_branch else self.bank[b]
             rows_b = index + b * rows if per_branch else index
             ensembles.append(neighbor_ensemble(probs, rows_b, graph, self.neighbor_weight, self.neighbor_temp, bank))

@@ -215,7 +215,9 @@ def check_shape(path, what, found, expected):
 def load_aux(path: str, metas: dict):
     """Read an aux file checked against ``metas`` (as for :func:`save_aux`): returns
     ``(toc CSR or None, TransitModel or None)``."""
-    z = read_npz(path, "auxiliary-information file")
+    z = read_npz(path, "auxiliary-information file",
+                 "re-create it with tools/mine_aux.py, or leave CLUSTER.AUX_PATH empty to mine it "
+                 "from the dataset")
     if "format" not in z or str(z["format"]) != FORMAT:
         raise AuxMismatchError(f"{path}: not an unreidusl aux file (format {FORMAT!r})")
     for prefix, meta in metas.items():

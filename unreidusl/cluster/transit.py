@@ -112,7 +112,8 @@ class TransitModel:
 
     @classmethod
     def load(cls, path: str) -> "TransitModel":
-        z = read_npz(path, "transit model file")
+        z = read_npz(path, "transit model file",
+                     "delete it (the next training epoch estimates it again from the pseudo-labels)")
         if "transit_table" not in z:
             raise ValueError(f"{path}: no 'transit_table' array (not a transit model file)")
         return cls(z["transit_table"], float(z["transit_bin"]))

@@ -16,9 +16,10 @@ class UnsafeFileError(PermissionError):
     """A file would need unpickling (which can execute code) and the user has not opted in."""
 
 
-def read_npz(path: str, what: str = "array file") -> Dict[str, np.ndarray]:
+def read_npz(path: str, what: str = "array file", fix: str = "re-create it with the tool that wrote it"
+             ) -> Dict[str, np.ndarray]:
     """All arrays of ``path`` as a dict; :class:`UnsafeFileError` if one holds pickled objects,
-    ``ValueError`` (naming ``path``) if the file is not a readable ``.npz``."""
+    ``ValueError`` if the file is not a readable ``.npz``; both name ``path`` and say ``fix``."""
     try:
         with np.load(path, allow_pickle=False) as z:
             return {key: z[key] for key in z.files}
@@ -26,11 +27,10 @@ def read_npz(path: str, what: str = "array file") -> Dict[str, np.ndarray]:
         if "allow_pickle" in str(e):
             raise UnsafeFileError(
                 f"{path}: this {what} holds pickled Python objects, which can execute code when "
-                f"loaded, so it was refused (allow_pickle=False). Re-create it with the tool that "
-                f"writes it (plain numeric arrays only)") from None
-        raise ValueError(f"{path}: not a readable {what} ({e})") from None
+                f"loaded, so it was refused (allow_pickle=False): {fix}") from None
+        raise ValueError(f"{path}: not a readable {what} ({e}): {fix}") from None
     except (zipfile.BadZipFile, EOFError, OSError) as e:
         if isinstance(e, FileNotFoundError):
             raise
         raise ValueError(f"{path}: not a readable {what} ({type(e).__name__}: {e}); the file is "
-                         f"truncated or corrupt, re-create it") from None
+                         f"truncated or corrupt: {fix}") from None

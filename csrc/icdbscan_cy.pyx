@@ -7,18 +7,54 @@ seeds are taken first-in first-out; ``cand = N(q) - CL[q] - cannot`` is walked i
 and every unassigned member not (yet) in ``cannot`` is taken.  Set membership uses stamp arrays:
 ``cannot[j] == attempt`` and ``clmark[j] == step``, so nothing is cleared between clusters.
 Same labels as ``icdbscan._grow_python``.
+
+The kernel runs without bounds checks, so it first checks its inputs itself (O(n + nnz)): both
+``indptr`` arrays have n + 1 entries, start at 0, never decrease and end at their index array's
+length, and every index lies in ``0 .. n-1``.  Anything else raises ``ValueError`` before a single
+write, whatever the caller validated.
 """
 import numpy as np
 
 from libc.stdint cimport int32_t, int64_t
 
 # Checked by icdbscan.py to detect a stale build after a signature change.
-ICDBSCAN_CY_API = 1
+ICDBSCAN_CY_API = 2
+
+
+cdef int _check_csr(const int64_t[::1] ptr, const int32_t[::1] idx, Py_ssize_t n) noexcept nogil:
+    """0 when ``(ptr, idx)`` is a valid n x n CSR pattern, else a nonzero code."""
+    cdef Py_ssize_t i, k
+    if ptr.shape[0] != n + 1 or ptr[0] != 0 or ptr[n] != idx.shape[0]:
+        return 1
+    for i in range(n):
+        if ptr[i + 1] < ptr[i]:
+            return 2
+    for k in range(idx.shape[0]):
+        if idx[k] < 0 or idx[k] >= n:
+            return 3
+    return 0
 
 
 def grow(const int64_t[::1] nb_ptr, const int32_t[::1] nb_idx, const int64_t[::1] cl_ptr,
          const int32_t[::1] cl_idx, Py_ssize_t min_samples):
     cdef Py_ssize_t n = nb_ptr.shape[0] - 1
+    cdef int bad
+    if n < 0:
+        raise ValueError("icdbscan_cy.grow: empty neighbourhood indptr")
+    if min_samples < 1:
+        raise ValueError(f"icdbscan_cy.grow: min_samples must be >= 1, got {min_samples}")
+    with nogil:
+        bad = _check_csr(nb_ptr, nb_idx, n)
+    if bad:
+        raise ValueError(f"icdbscan_cy.grow: malformed neighbourhood CSR (check {bad}): indptr "
+                         f"must be n + 1 non-decreasing offsets from 0 to len(indices), indices in "
+                         f"0..n-1")
+    with nogil:
+        bad = _check_csr(cl_ptr, cl_idx, n)
+    if bad:
+        raise ValueError(f"icdbscan_cy.grow: malformed cannot-link CSR (check {bad}): indptr must "
+                         f"be n + 1 non-decreasing offsets from 0 to len(indices), indices in "
+                         f"0..n-1")
     labels_arr = np.full(n, -1, dtype=np.int64)
     cannot_arr = np.zeros(n, dtype=np.int64)
     clmark_arr = np.zeros(n, dtype=np.int64)

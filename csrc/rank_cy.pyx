@@ -14,7 +14,8 @@ gallery ordered by the key ``(distance, gallery index)`` (stable order, ties by 
 3. the j-th positive (0-based) gets rank ``r_j`` = 1 + #valid items with a smaller key, so
    ``AP = (1/P) sum_j (j+1)/r_j``, ``INP = P / r_{P-1}``, first-match rank ``= r_0``.
 
-No argsort of the row, no Q x G temporaries. Distances are float32 or float64 (fused type, no
+The array lengths, the ``lo``/``hi`` bounds and the ``g_order`` indices are checked before the
+unchecked loops run.  No argsort of the row, no Q x G temporaries. Distances are float32 or float64 (fused type, no
 casting here: the caller decides the precision for both kernels); ids are int64.
 The query loop is a ``prange``: it runs in parallel when compiled with OpenMP, serially
 otherwise (results are identical).
@@ -197,6 +198,9 @@ def rank_chunk_cy(const real[:, ::1] dist, const int64_t[::1] q_pids, const int6
     for b in range(num_q):
         if not (0 <= lo[b] <= hi[b] <= num_g):
             raise ValueError("rank_chunk_cy: invalid lo/hi bounds")
+    for b in range(num_g):  # gallery indices read without bounds checks below
+        if not (0 <= g_order[b] < num_g):
+            raise ValueError("rank_chunk_cy: g_order holds an index outside 0..num_g-1")
     with nogil, parallel():
         cand = <real*> malloc(num_g * sizeof(real))  # per-thread scratch
         for b in prange(num_q, schedule="dynamic", chunksize=16):

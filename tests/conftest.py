@@ -51,11 +51,15 @@ def tiny_opts(root, output_dir, **extra):
 
 @pytest.fixture(autouse=True)
 def _restore_logging():
-    """``default_setup`` gives the 'unreidusl' logger its own handlers and stops propagation; undo that
-    after each test so later tests' ``caplog`` still sees records."""
+    """``default_setup`` gives the 'unreidusl' logger its own handlers and stops propagation, and
+    locks OUTPUT_DIR for the life of the process; undo both after each test so later tests'
+    ``caplog`` still sees records and a later test may reuse the folder."""
     import logging
 
+    from unreidusl.engine.run_dir import release_output_dirs
+
     yield
+    release_output_dirs()
     logger = logging.getLogger("unreidusl")
     for h in list(logger.handlers):
         logger.removeHandler(h)

@@ -29,7 +29,7 @@ class CrashAfterFirstEpoch(HookBase):
 
 def run(opts, resume=False):
     cfg = setup_cfg("", opts)
-    default_setup(cfg)
+    default_setup(cfg, resume=resume)
     trainer = DefaultTrainer(cfg)
     trainer.resume_or_load(resume=resume)
     trainer.train()

@@ -20,6 +20,7 @@ from tabulate import tabulate
 
 from unreidusl.engine import setup_cfg
 from unreidusl.engine.experiments import flatten_overrides, run_experiment
+from unreidusl.engine.run_dir import OutputDirError
 
 STEPS: List[tuple] = [
     ("baseline", {"MODEL.LOSSES.ID_OPTION": 1, "MODEL.LOSSES.TRI_OPTION": 1,
@@ -59,6 +60,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", default="configs/Synthetic/mtcluster_video.yml")
     parser.add_argument("--variants", default=",".join(n for n, _ in STEPS))
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the runs of an earlier call (otherwise their folders are refused)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides for every run")
     args = parser.parse_args(argv)
     base = setup_cfg(args.config_file, args.opts)
@@ -66,7 +69,7 @@ def main(argv=None) -> int:
     rows = []
     for name, overrides in variants.items():
         res = run_experiment(args.config_file, flatten_overrides(args.opts, overrides),
-                             os.path.join(base.OUTPUT_DIR, name))
+                             os.path.join(base.OUTPUT_DIR, name), args.overwrite)
         rows.append([name, res["mAP"], res["Rank-1"], res["cluster F"]])
     table = tabulate(rows, headers=["variant", "mAP", "Rank-1", "cluster F"], tablefmt="github", floatfmt=".2f")
     print(table)
@@ -79,4 +82,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except OutputDirError as e:
+        sys.exit(f"error: {e}")

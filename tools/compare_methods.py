@@ -20,6 +20,7 @@ from tabulate import tabulate
 
 from unreidusl.engine import setup_cfg
 from unreidusl.engine.experiments import flatten_overrides, run_experiment
+from unreidusl.engine.run_dir import OutputDirError
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "Synthetic")
 REFERENCE = "cluster_contrast"
@@ -58,6 +59,8 @@ def main(argv: List[str] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {list(METHODS)}")
     parser.add_argument("--output-dir", default="output/compare_methods")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the runs of an earlier call (otherwise their folders are refused)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides for every run")
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
@@ -71,7 +74,7 @@ def main(argv: List[str] = None) -> int:
     rows, results = [], {}
     for method in methods:
         opts = flatten_overrides([], budget) + list(args.opts)
-        res = run_experiment(config_path(method), opts, os.path.join(args.output_dir, method))
+        res = run_experiment(config_path(method), opts, os.path.join(args.output_dir, method), args.overwrite)
         results[method] = res
         name, market, msmt = METHODS[method]
         rows.append([name, market, msmt, res["initial mAP"], res["mAP"], res["Rank-1"], res["cluster F"],
@@ -90,4 +93,7 @@ def main(argv: List[str] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except OutputDirError as e:
+        sys.exit(f"error: {e}")

@@ -15,9 +15,10 @@ from unreidusl.data import CorruptImageError, DatasetFormatError
 from unreidusl.engine import DefaultTrainer, PseudoLabelError, default_argument_parser, default_setup, setup_cfg
 from unreidusl.engine.interrupt import TrainingInterrupted
 from unreidusl.engine.launch import launch
+from unreidusl.engine.run_dir import OutputDirError
 from unreidusl.evaluation import format_metrics
 from unreidusl.utils.checkpoint import CheckpointError
-from unreidusl.utils.safe_npz import UnsafeFileError
+from unreidusl.utils.safe_npz import InvalidFileError, UnsafeFileError
 
 logger = logging.getLogger("unreidusl")
 
@@ -25,7 +26,7 @@ logger = logging.getLogger("unreidusl")
 # Errors caused by the user's data, files or settings: their messages name the culprit and the fix,
 # so they are reported in one line (and in log.txt) instead of a traceback.
 USER_ERRORS = (ConfigError, FileNotFoundError, DatasetFormatError, CorruptImageError, CheckpointError,
-               PseudoLabelError, AuxMismatchError, UnsafeFileError, FloatingPointError)
+               PseudoLabelError, AuxMismatchError, InvalidFileError, UnsafeFileError, FloatingPointError)
 
 
 def run(cfg, args) -> int:
@@ -54,7 +55,11 @@ def main(argv=None) -> int:
 def worker_main(args) -> int:
     """One process of the job (the only one without --num-gpus/torchrun)."""
     cfg = setup_cfg(args.config_file, args.opts, eval_only=args.eval_only)
-    default_setup(cfg)
+    try:
+        default_setup(cfg, resume=args.resume, overwrite=args.overwrite)
+    except OutputDirError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     try:
         return run(cfg, args)
     except TrainingInterrupted as e:

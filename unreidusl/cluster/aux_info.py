@@ -33,7 +33,8 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from ..utils.safe_npz import UnsafeFileError, read_npz
+from ..utils.safe_npz import (InvalidFileError, UnsafeFileError, checked_csr, read_npz, require,
+                              require_int_array, require_scalar)
 from .icdbscan import cannot_link_matrix
 from .transit import TransitModel
 
@@ -50,8 +51,12 @@ LEGACY_TEST = {"toc": "overlap_relation.pickle", "scp": "cross_camera_relation_i
                "sts": "spatio_temporal_relation_infer.pickle"}
 
 
-class AuxMismatchError(ValueError):
-    """An auxiliary file does not fit the dataset (size or order)."""
+class AuxMismatchError(InvalidFileError):
+    """An auxiliary file does not fit the dataset (size or order) or is malformed."""
+
+
+AUX_FIX = ("re-create it with tools/mine_aux.py, or leave CLUSTER.AUX_PATH empty to mine it from "
+           "the dataset")
 
 
 def sample_key(sample) -> str:
@@ -193,6 +198,9 @@ def save_aux(path: str, split: str, metas: dict, toc=None, transit=None) -> str:
 def _check_meta(path, prefix, z, expected: TrackletMeta):
     n = len(expected)
     keys = z[f"{prefix}_keys"]
+    if keys.dtype.kind != "U":
+        raise AuxMismatchError(f"{path}: {prefix}_keys must be strings, found dtype {keys.dtype}: "
+                               f"{AUX_FIX}")
     if keys.shape != (n,):
         raise AuxMismatchError(f"{path}: the {prefix} list has shape {keys.shape}, expected ({n},) "
                                f"for the dataset's {prefix} split; re-mine it with tools/mine_aux.py")
@@ -214,25 +222,39 @@ def check_shape(path, what, found, expected):
 
 def load_aux(path: str, metas: dict):
     """Read an aux file checked against ``metas`` (as for :func:`save_aux`): returns
-    ``(toc CSR or None, TransitModel or None)``."""
-    z = read_npz(path, "auxiliary-information file",
-                 "re-create it with tools/mine_aux.py, or leave CLUSTER.AUX_PATH empty to mine it "
-                 "from the dataset")
-    if "format" not in z or str(z["format"]) != FORMAT:
-        raise AuxMismatchError(f"{path}: not an unreidusl aux file (format {FORMAT!r})")
+    ``(toc CSR or None, TransitModel or None)``.  Every array is validated (keys, dtypes, shapes,
+    index ranges, finiteness) before use; a malformed file raises :class:`AuxMismatchError`."""
+    z = read_npz(path, "auxiliary-information file", AUX_FIX)
+    try:
+        return _read_aux(path, z, metas)
+    except InvalidFileError as e:
+        if isinstance(e, AuxMismatchError):
+            raise
+        raise AuxMismatchError(str(e)) from None
+
+
+def _read_aux(path, z, metas):
+    if "format" not in z or z["format"].shape != () or str(z["format"]) != FORMAT:
+        raise AuxMismatchError(f"{path}: not an unreidusl aux file (format {FORMAT!r}): {AUX_FIX}")
     for prefix, meta in metas.items():
         if f"{prefix}_keys" not in z:
-            raise AuxMismatchError(f"{path}: a {z['split']} file has no {prefix} list")
+            raise AuxMismatchError(f"{path}: the file has no {prefix} list ({prefix}_keys): "
+                                   f"{AUX_FIX}")
         _check_meta(path, prefix, z, meta)
     toc = transit = None
-    if "toc_indptr" in z:
+    if any(k in z for k in ("toc_indptr", "toc_indices", "toc_shape")):
+        require(z, path, ("toc_indptr", "toc_indices", "toc_shape"), AUX_FIX)
         expected = tuple(len(m) for m in metas.values())
         expected = expected * 2 if len(expected) == 1 else expected
-        check_shape(path, "the TOC matrix", z["toc_shape"], expected)
-        toc = sp.csr_matrix((np.ones(z["toc_indices"].shape[0], bool), z["toc_indices"],
-                             z["toc_indptr"]), shape=expected)
-    if "transit_table" in z:
-        transit = TransitModel(z["transit_table"], float(z["transit_bin"]))
+        shape = require_int_array(z, path, "toc_shape", AUX_FIX)
+        check_shape(path, "the TOC matrix", shape, expected)
+        toc = checked_csr(path, "the TOC matrix (toc_indptr / toc_indices)",
+                          require_int_array(z, path, "toc_indptr", AUX_FIX),
+                          require_int_array(z, path, "toc_indices", AUX_FIX), expected, AUX_FIX)
+    if "transit_table" in z or "transit_bin" in z:
+        require(z, path, ("transit_table", "transit_bin"), AUX_FIX)
+        transit = TransitModel.from_arrays(path, z["transit_table"],
+                                           require_scalar(z, path, "transit_bin", AUX_FIX), AUX_FIX)
     return toc, transit
 
 

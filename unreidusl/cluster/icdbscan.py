@@ -45,7 +45,7 @@ __all__ = ["cannot_link_matrix", "eps_graph", "icdbscan", "icdbscan_reference",
 
 logger = logging.getLogger(__name__)
 
-_ICDBSCAN_CY_API = 1  # bump together with ICDBSCAN_CY_API in csrc/icdbscan_cy.pyx
+_ICDBSCAN_CY_API = 2  # bump together with ICDBSCAN_CY_API in csrc/icdbscan_cy.pyx
 _compiled = None
 
 
@@ -82,6 +82,10 @@ def cannot_link_matrix(cannot_link, n: int) -> sp.csr_matrix:
             raise ValueError(f"cannot-link matrix has shape {tuple(cannot_link.shape)}, "
                              f"expected ({n}, {n})")
         m = sp.csr_matrix(cannot_link, copy=True)
+        try:  # scipy itself does not range-check the index arrays of a CSR built from them
+            m.check_format(full_check=True)
+        except ValueError as e:
+            raise ValueError(f"cannot-link matrix is malformed: {e}") from None
         m.sum_duplicates()
         m.eliminate_zeros()
         out = sp.csr_matrix((np.ones(m.nnz, bool), m.indices.copy(), m.indptr.copy()),

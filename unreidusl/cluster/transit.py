@@ -35,7 +35,7 @@ import os
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from ..utils.safe_npz import read_npz
+from ..utils.safe_npz import InvalidFileError, read_npz, require, require_scalar
 
 __all__ = ["TransitModel", "TransitPlausibility", "pair_gaps"]
 
@@ -59,9 +59,23 @@ class TransitModel:
         table = np.asarray(table, dtype=np.float32)
         if table.ndim != 3 or table.shape[0] != table.shape[1] or table.shape[2] < 1:
             raise ValueError(f"transit table must be C x C x B, got shape {table.shape}")
-        if not bin_size > 0:
-            raise ValueError(f"bin_size must be > 0, got {bin_size}")
+        if not np.isfinite(table).all() or table.min() < 0 or table.max() > 1:
+            raise ValueError("transit table values must be finite and in [0, 1]")
+        if not (np.isfinite(bin_size) and bin_size > 0):
+            raise ValueError(f"bin_size must be finite and > 0, got {bin_size}")
         self.table, self.bin_size = table, float(bin_size)
+
+    @classmethod
+    def from_arrays(cls, path: str, table: np.ndarray, bin_size: float, fix: str) -> "TransitModel":
+        """A model from arrays read out of ``path``: :class:`InvalidFileError` naming the file
+        instead of the constructor's ValueError."""
+        if table.dtype.kind not in "iuf":
+            raise InvalidFileError(f"{path}: transit_table must be numeric, found dtype "
+                                   f"{table.dtype}: {fix}")
+        try:
+            return cls(table, bin_size)
+        except ValueError as e:
+            raise InvalidFileError(f"{path}: {e}: {fix}") from None
 
     @property
     def num_cams(self) -> int:
@@ -112,11 +126,12 @@ class TransitModel:
 
     @classmethod
     def load(cls, path: str) -> "TransitModel":
-        z = read_npz(path, "transit model file",
-                     "delete it (the next training epoch estimates it again from the pseudo-labels)")
-        if "transit_table" not in z:
-            raise ValueError(f"{path}: no 'transit_table' array (not a transit model file)")
-        return cls(z["transit_table"], float(z["transit_bin"]))
+        """Read a file written by :meth:`save`, validated (:class:`InvalidFileError` names it)."""
+        fix = "delete it (the next training epoch estimates it again from the pseudo-labels)"
+        z = read_npz(path, "transit model file", fix)
+        require(z, path, ("transit_table", "transit_bin"), fix)
+        return cls.from_arrays(path, z["transit_table"], require_scalar(z, path, "transit_bin", fix),
+                               fix)
 
 
 class TransitPlausibility:

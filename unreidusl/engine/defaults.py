@@ -22,6 +22,7 @@ from .interrupt import StopOnSignal
 from .nonfinite import NonFiniteLossGuard
 from .amp import build_mixed_precision
 from .launch import create_ddp_model
+from .run_dir import OutputDirError, claim_output_dir
 from .train_loop import HOOK_REGISTRY, SimpleTrainer
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ def default_argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config-file", default="", metavar="FILE", help="YAML config (may use _BASE_)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the last checkpoint in OUTPUT_DIR (if there is one)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete an earlier run's files in OUTPUT_DIR (checkpoints, logs, metrics) "
+                             "and start afresh; without it such a folder is refused")
     parser.add_argument("--eval-only", action="store_true", help="only evaluate (same as TEST.EVAL_ONLY True)")
     # Distributed training (engine/launch.py); under torchrun these are ignored (its env vars rule).
     parser.add_argument("--num-gpus", type=int, default=1,
@@ -87,14 +91,29 @@ def setup_cfg(config_file: str = "", opts: Optional[List[str]] = None, eval_only
     return cfg
 
 
-def default_setup(cfg: CfgNode) -> None:
-    """Create OUTPUT_DIR, log to it, save the merged config, seed and set determinism.
-    In a distributed job only rank 0 writes the log, config, metrics and checkpoints; rank r > 0
-    writes its warnings to ``OUTPUT_DIR/log.rank<r>.txt`` and prints only errors."""
+def default_setup(cfg: CfgNode, resume: bool = False, overwrite: bool = False) -> None:
+    """Claim OUTPUT_DIR (``run_dir.claim_output_dir``: a lock, and no silent overwrite of an earlier
+    run unless ``resume`` or ``overwrite``), log to it, save the merged config, seed and set
+    determinism.  In a distributed job only rank 0 claims and writes the log, config, metrics and
+    checkpoints; rank r > 0 writes its warnings to ``OUTPUT_DIR/log.rank<r>.txt`` and prints only
+    errors."""
     main = comm.is_main_process()
+    error = None
     if main:
-        os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+        try:
+            config_path, notes = claim_output_dir(cfg.OUTPUT_DIR, cfg.dump(), resume=resume,
+                                                  overwrite=overwrite, eval_only=cfg.TEST.EVAL_ONLY)
+        except OutputDirError as e:
+            error = e
+    failure = comm.broadcast_object(str(error) if error else None)  # all ranks stop together
+    if error is not None:
+        raise error
+    if failure is not None:
+        raise OutputDirError(failure)
+    if main:
         setup_logger(cfg.OUTPUT_DIR)
+        for note in notes:
+            logger.warning("%s", note)
     else:  # the other ranks' warnings go to their own file; only errors reach the console
         setup_logger(cfg.OUTPUT_DIR, level=logging.WARNING, console_level=logging.ERROR,
                      filename=f"log.rank{comm.get_rank()}.txt")
@@ -102,10 +121,9 @@ def default_setup(cfg: CfgNode) -> None:
                 "CUDA" if torch.cuda.is_available() else "CPU", comm.get_rank() + 1, comm.get_world_size(),
                 os.path.abspath(cfg.OUTPUT_DIR))
     if main:
-        path = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
-        with open(path, "w") as f:
+        with open(config_path, "w") as f:
             f.write(cfg.dump())
-        logger.info("Full config saved to %s", path)
+        logger.info("Full config saved to %s", config_path)
     seed_all(cfg.SEED)
     set_deterministic(cfg.DETERMINISTIC)
 

@@ -16,8 +16,10 @@ def flatten_overrides(opts: List[str], overrides: Optional[Dict] = None) -> List
     return flat
 
 
-def run_experiment(config_file: str, opts: List[str], output_dir: str) -> Dict[str, float]:
-    """Train ``config_file`` with ``opts`` into ``output_dir``.
+def run_experiment(config_file: str, opts: List[str], output_dir: str,
+                   overwrite: bool = False) -> Dict[str, float]:
+    """Train ``config_file`` with ``opts`` into ``output_dir`` (an earlier run there is refused
+    with ``run_dir.OutputDirError`` unless ``overwrite``).
 
     Returns the final test ``mAP`` and ``Rank-1``, the initial model's ``initial mAP`` (NaN when
     ``TEST.EVAL_AT_START`` is off), the last clustering's pairwise ``cluster F`` (NaN without ground
@@ -25,7 +27,7 @@ def run_experiment(config_file: str, opts: List[str], output_dir: str) -> Dict[s
     """
     start = time.perf_counter()
     cfg = setup_cfg(config_file, list(opts) + ["OUTPUT_DIR", output_dir])
-    default_setup(cfg)
+    default_setup(cfg, overwrite=overwrite)
     trainer = DefaultTrainer(cfg)
     trainer.train()
     history = next(h for h in trainer.hooks if type(h).__name__ == "EvalHook").history

@@ -111,9 +111,13 @@ def load_checkpoint(path: str) -> Dict[str, Any]:
     if not os.path.isfile(path):
         raise CheckpointError(f"Checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for corrupt or unsafe files
         raise CheckpointError(
             f"Cannot load {path} as a weights-only checkpoint ({type(e).__name__}: {e}). The file is "
             f"corrupt, truncated, or contains pickled objects that unreidusl refuses to execute."
         ) from e
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} holds a {type(state).__name__}, not a checkpoint or state "
+                              f"dict (a dict of tensors); check the file")
+    return state

@@ -12,7 +12,9 @@ CLUSTER.EPS), min_samples = 4, RELAXED 0.0 and -1.0.
 Every measurement runs in its own subprocess that imports ``unreidusl/cluster/icdbscan.py`` alone
 (numpy + scipy, no torch), so ``peak`` (``VmHWM``) is the whole process and ``peak-base`` what
 the call added on top of the loaded problem.  ``fast`` = ``icdbscan`` (compiled loop when built),
-``python`` = the same algorithm with its Python loop, ``reference`` = ``icdbscan_reference``
+``python`` = the same algorithm with its Python loop, ``set-order`` = ``icdbscan(order="reference")``
+(AuxUSLReID's released algorithm: Python set order, constraints growing in place; its labels are
+compared with ``fast`` by the adjusted Rand index), ``reference`` = ``icdbscan_reference``
 (straightforward pure Python with dense D and sets, O(N^2)); the reference runs on problems of
 the ``--reference-sizes`` (generated the same way), its labels are compared with ``fast`` there, and
 its time is extrapolated to the large sizes with the power law ``t = a N^b`` fitted (least
@@ -113,6 +115,8 @@ def run_case(path, kind, relaxed, eps, size, repeats, labels_out):
         t = time.perf_counter()
         if kind == "reference":
             labels = icd.icdbscan_reference(d, eps, 4, cl, relaxed)
+        elif kind == "set-order":
+            labels = icd.icdbscan(d, eps, 4, cl, relaxed, order="reference")
         else:
             labels = icd.icdbscan(d, eps, 4, cl, relaxed, use_compiled=(kind == "fast"))
         times.append(time.perf_counter() - t)
@@ -163,8 +167,13 @@ def main():
 
         for n in args.sizes:
             for relaxed in (0.0, -1.0):
-                for kind in ("fast", "python"):
-                    r = sub([problem(n), kind, str(relaxed), "0", str(args.repeats), ""])
+                for kind in ("fast", "python", "set-order"):
+                    out = os.path.join(tmp, f"{kind}.npy")
+                    r = sub([problem(n), kind, str(relaxed), "0", str(args.repeats), out])
+                    if kind == "set-order":
+                        from sklearn.metrics import adjusted_rand_score
+                        r["ari_vs_fast"] = float(adjusted_rand_score(
+                            np.load(os.path.join(tmp, "fast.npy")), np.load(out)))
                     results.append(r)
                     print(json.dumps(r), flush=True)
         for relaxed in (0.0, -1.0):
@@ -190,6 +199,8 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
         same = {True: "= fast", False: "DIFFER"}.get(r.get("identical_to_fast"), "")
+        if "ari_vs_fast" in r:
+            same = f"ARI {r['ari_vs_fast']:.2f} vs fast"
         peak = f"{r['peak_mb']:.0f}" if "peak_mb" in r else ""
         extra = (f"{r['peak_mb'] - r['base_mb']:.0f}" if "peak_mb" in r else
                  f"~{r['added_mb']:.0f} (N^{r['mem_exponent']:.2f})")

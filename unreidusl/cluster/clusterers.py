@@ -15,7 +15,7 @@ from sklearn.cluster import DBSCAN as _SkDBSCAN
 
 from .build import CLUSTERER_REGISTRY
 from .dbscan import dbscan_sparse
-from .icdbscan import icdbscan
+from .icdbscan import constraint_sets, icdbscan
 
 
 @CLUSTERER_REGISTRY.register()
@@ -41,14 +41,26 @@ class DBSCAN:
 @CLUSTERER_REGISTRY.register()
 class ICDBSCAN:
     """DBSCAN with cannot-link sets (AuxUSLReID's TOC in training), see ``icdbscan.py``:
-    ``CLUSTER.EPS``, ``CLUSTER.MIN_SAMPLES``, relaxation ``CLUSTER.ICDBSCAN_RELAXED``."""
+    ``CLUSTER.EPS``, ``CLUSTER.MIN_SAMPLES``, relaxation ``CLUSTER.ICDBSCAN_RELAXED``, growth order
+    ``CLUSTER.ICDBSCAN_ORDER``.  In "reference" order the clusterer keeps the constraint sets
+    between calls, as the released code did: the first call takes them from ``cannot_link``, and
+    every call relaxes and grows them in place (a resumed run starts again from ``cannot_link``,
+    as the released code re-read its file)."""
 
     def __init__(self, cfg) -> None:
         self.eps, self.min_samples = cfg.CLUSTER.EPS, cfg.CLUSTER.MIN_SAMPLES
         self.relaxed = cfg.CLUSTER.ICDBSCAN_RELAXED
+        self.order = cfg.CLUSTER.ICDBSCAN_ORDER
+        if self.order not in ("fifo", "reference"):
+            raise ValueError(f"CLUSTER.ICDBSCAN_ORDER must be 'fifo' or 'reference', got {self.order!r}")
+        self.constraint_sets = None
 
     def __call__(self, dist, cannot_link=None) -> np.ndarray:
-        return icdbscan(dist, self.eps, self.min_samples, cannot_link, self.relaxed)
+        if self.order == "reference":
+            if self.constraint_sets is None:
+                self.constraint_sets = constraint_sets(cannot_link, dist.shape[0])
+            cannot_link = self.constraint_sets
+        return icdbscan(dist, self.eps, self.min_samples, cannot_link, self.relaxed, order=self.order)
 
 
 @CLUSTERER_REGISTRY.register()

@@ -34,13 +34,18 @@ class JaccardDistance:
         self.model_device = cfg.MODEL.DEVICE
         # CLUSTER.K1_INCLUDES_SELF False: self + k1 neighbours (3C's variant, spec 3c-cdsm.md A.5)
         self.search_k = None if cfg.CLUSTER.K1_INCLUDES_SELF else self.k1 + 1
+        # CLUSTER.JACCARD_WEIGHTS: softmax(−||x_i − x_j||²) or the original softmax(−(2 − 2<x_i, x_j>))
+        self.encode_dist = cfg.CLUSTER.JACCARD_WEIGHTS
+        if self.encode_dist not in ("sqeuclidean", "dot"):
+            raise ValueError(f"CLUSTER.JACCARD_WEIGHTS must be 'sqeuclidean' or 'dot', got "
+                             f"{self.encode_dist!r}")
         # When set, only pairs with D <= max_dist are stored (the rest count as far apart).
         self.max_dist = None
 
     def __call__(self, features: torch.Tensor) -> sp.csr_matrix:
         return jaccard_distance(features, k1=self.k1, k2=self.k2, knn_backend=self.backend,
-                                device=knn_device(self.model_device),
-                                search_k=self.search_k, max_dist=self.max_dist)
+                                device=knn_device(self.model_device), search_k=self.search_k,
+                                encode_dist=self.encode_dist, max_dist=self.max_dist)
 
 
 @DISTANCE_REGISTRY.register()

@@ -1,4 +1,4 @@
-"""ICDBSCAN: DBSCAN with cannot-link constraints (AuxUSLReID's training TOC, spec auxuslreid.md §4.6).
+"""ICDBSCAN: DBSCAN with cannot-link constraints (AuxUSLReID's training TOC).
 
 Inputs: a distance D (N x N; scipy sparse with *unstored = ``fill`` = 1*, i.e. farther than any
 eps < 1, as the sparse Jaccard distance stores only D < 1; or dense), ``eps``, ``min_samples``,
@@ -17,12 +17,20 @@ dict of N integer collections, e.g. the original ``cannotlink_pts.pickle``), rel
    unassigned again) and does not consume the id c.
 4. Unassigned points are noise (-1); labels are 0..C-1 in discovery order.
 
-The spec leaves the seed order and the order inside ``cand`` arbitrary; both matter once
-constraints accumulate.  This module fixes them (FIFO seeds, ascending ``cand``) and
+The algorithm leaves the seed order and the order inside ``cand`` open; both matter once
+constraints accumulate.  ``order="fifo"`` (default) fixes them (FIFO seeds, ascending ``cand``) and
 :func:`icdbscan_reference` follows the same order.  Re-queueing a point that was already processed
 is a no-op (its ``cand`` can only shrink and every acceptable member is taken at the first pass),
-so the result does not depend on that detail.  Unlike the original, the constraint sets are copied
-per call: they cannot drift across epochs (spec §9.4).
+so the result does not depend on that detail.  The constraint sets are copied per call: they cannot
+drift across calls.
+
+``order="reference"`` runs AuxUSLReID's released algorithm exactly (:func:`_grow_reference_order`):
+Python sets throughout, so the order is CPython's set iteration order; the root's cannot-link set
+*is* ``CL[p]`` and grows in place while its cluster grows (also when the cluster is undone), so it
+constrains the later clusters of the same call; the relaxation replaces ``CL[i]`` by ``CL[i] - R(i)``
+in the caller's list.  Given a list of sets, that list is modified in place, so the changes carry
+over to the next call, as in the released code; any other constraint input is converted to a fresh
+list first.
 
 Cost: the relaxation and the eps-graph are vectorised over the stored entries; the growth is a
 compiled loop (``icdbscan_cy``, built from ``csrc/icdbscan_cy.pyx``) in O(nnz(N) + sum over
@@ -40,7 +48,7 @@ import scipy.sparse as sp
 
 from .sparse_rows import canonical, pair_values, row_blocks
 
-__all__ = ["cannot_link_matrix", "eps_graph", "icdbscan", "icdbscan_reference",
+__all__ = ["cannot_link_matrix", "constraint_sets", "eps_graph", "icdbscan", "icdbscan_reference",
            "compiled_available", "pair_values"]
 
 logger = logging.getLogger(__name__)
@@ -206,8 +214,10 @@ def _grow_python(n, nb_ptr, nb_idx, cl_ptr, cl_idx, min_samples):
 
 
 def icdbscan(dist, eps: float, min_samples: int = 4, cannot_link=None, relaxed: float = 0.0,
-             fill: float = 1.0, use_compiled: bool = True) -> np.ndarray:
-    """ICDBSCAN labels (int64, noise -1); see the module docstring for the exact semantics.
+             fill: float = 1.0, use_compiled: bool = True, order: str = "fifo") -> np.ndarray:
+    """ICDBSCAN labels (int64, noise -1); see the module docstring for the exact semantics of
+    ``order`` "fifo" (compiled) and "reference" (AuxUSLReID's set-based growth; a list of sets
+    given as ``cannot_link`` is modified in place).
 
     ``fill`` is the value of an unstored entry of a sparse ``dist`` (1 for the Jaccard distance);
     it must exceed ``eps``.  With SCP / STS applied to the stored entries only, the true value of an
@@ -222,8 +232,15 @@ def icdbscan(dist, eps: float, min_samples: int = 4, cannot_link=None, relaxed: 
                          f"sparse distance")
     if min_samples < 1:
         raise ValueError(f"min_samples must be >= 1, got {min_samples}")
+    if order not in ("fifo", "reference"):
+        raise ValueError(f"order must be 'fifo' or 'reference', got {order!r}")
     if n == 0:
         return np.zeros(0, np.int64)
+    if order == "reference":
+        sets = cannot_link if isinstance(cannot_link, list) else constraint_sets(cannot_link, n)
+        if len(sets) != n:
+            raise ValueError(f"cannot-link sets for {len(sets)} points, expected {n}")
+        return _grow_reference_order(dist, eps, min_samples, sets, float(relaxed), fill)
     cl = cannot_link_matrix(cannot_link, n)
     nb_ptr, nb_idx = eps_graph(dist, eps)
     cl_ptr, cl_idx = _relaxed(cl, dist, eps, float(relaxed), fill)
@@ -231,6 +248,111 @@ def icdbscan(dist, eps: float, min_samples: int = 4, cannot_link=None, relaxed: 
     if grow is not None:
         return np.asarray(grow(nb_ptr, nb_idx, cl_ptr, cl_idx, min_samples), dtype=np.int64)
     return _grow_python(n, nb_ptr, nb_idx, cl_ptr, cl_idx, min_samples)
+
+
+def constraint_sets(cannot_link, n: int) -> list:
+    """The constraints as a list of N Python sets, each built by inserting its members in
+    ascending order (the form ``order="reference"`` works on and modifies)."""
+    cl = cannot_link_matrix(cannot_link, n)
+    idx = cl.indices.tolist()
+    ptr = cl.indptr.tolist()
+    return [set(idx[ptr[i]:ptr[i + 1]]) for i in range(n)]
+
+
+def _offdiag_rows(dist, fill):
+    """Off-diagonal entries by row: ``(owner row, column, float32 value)`` arrays in row-major
+    ascending order (sparse: the stored entries; unstored ones are ``fill``), plus the number of
+    unstored off-diagonal entries per row."""
+    n = dist.shape[0]
+    if sp.issparse(dist):
+        d = canonical(dist)
+        rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(d.indptr))
+        off = d.indices != rows
+        rows = rows[off]
+        return rows, d.indices[off], d.data[off].astype(np.float32), (n - 1) - np.bincount(rows, minlength=n)
+    dense = np.asarray(dist, dtype=np.float32)
+    mask = ~np.eye(n, dtype=bool)
+    rows, cols = np.nonzero(mask)
+    return rows, cols, dense[mask], np.zeros(n, np.int64)
+
+
+def _grow_reference_order(dist, eps, min_samples, sets, relaxed, fill):
+    """AuxUSLReID's released ICDBSCAN on Python sets (module docstring, ``order="reference"``):
+
+    1. ``N(i)``: a set of the j != i with ``D_ij <= eps`` inserted in ascending order, then i added.
+    2. ``R(i)``: likewise from ``D_ij <= r·eps`` (r >= 0) or ``D_ij > |r|·eps`` (r < 0), then i;
+       ``CL[i] = CL[i] - R(i)`` (a new set object in the caller's list).  CPython builds a
+       difference either by copying ``CL[i]`` and discarding ``R(i)`` (when ``len(CL[i]) >> 2`` >
+       ``len(R(i))``) or by inserting the survivors of ``CL[i]`` into a new set in iteration order;
+       both are done here with the same set operations, without materialising a large ``R(i)``.
+    3. Roots in ascending order (``set(range(N))`` iterates so); an unassigned root p is labelled
+       at once, ``cannot`` is ``CL[p]`` itself, seeds = temp = {p}.  While seeds: c = the first
+       seed in iteration order; ``cand = N(c) - CL[c] - cannot``; if ``len(cand) >= min_samples``,
+       every q of cand (iteration order) that is unassigned and not in ``cannot`` is labelled,
+       added to temp and seeds, and ``cannot.update(CL[q])``; then c leaves the seeds.  A cluster
+       with fewer than ``min_samples`` members is undone (``CL[p]`` keeps what it gained).
+    """
+    n = len(sets)
+    owner, cols, vals, unstored = _offdiag_rows(dist, fill)
+    fill = np.float32(fill)                                   # compared in float32, as the original
+    near = vals <= np.float32(eps)
+    near_cols = cols[near].tolist()
+    near_ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(owner[near], minlength=n), out=near_ptr[1:])
+    neighbours = []
+    for i in range(n):
+        s = set(near_cols[near_ptr[i]:near_ptr[i + 1]])       # ascending j != i, then i
+        s.add(i)
+        neighbours.append(s)
+    del near_cols
+    # R(i) membership of a distance value, and |R(i)| (which picks CPython's difference strategy)
+    threshold = np.float32(abs(relaxed) * eps)
+    inside = (lambda v: v <= threshold) if relaxed >= 0 else (lambda v: v > threshold)
+    r_size = 1 + np.bincount(owner[inside(vals)], minlength=n) + (unstored if inside(fill) else 0)
+    del owner, cols, vals
+    rows = np.repeat(np.arange(n, dtype=np.int64), [len(x) for x in sets])
+    members = np.fromiter((j for x in sets for j in x), dtype=np.int64, count=rows.shape[0])
+    if members.size and (members.min() < 0 or members.max() >= n):
+        raise ValueError(f"cannot-link sets contain indices outside 0..{n - 1}")
+    drop = (members == rows) | inside(pair_values(dist, rows, members, fill).astype(np.float32))
+    removed = [set() for _ in range(n)]
+    for i, j in zip(rows[drop].tolist(), members[drop].tolist()):
+        removed[i].add(j)
+    for i in range(n):
+        old = sets[i]
+        if (len(old) >> 2) > int(r_size[i]):               # CPython: copy, then discard R(i)
+            new = old.copy()
+            new.difference_update(removed[i])
+        else:                                              # CPython: insert the survivors in order
+            gone = removed[i]
+            new = {j for j in old if j not in gone}
+        sets[i] = new
+    unassigned = -2
+    labels = [unassigned] * n
+    cid = 0
+    for p in range(n):
+        if labels[p] != unassigned:
+            continue
+        labels[p] = cid
+        temp, seeds = {p}, {p}
+        cannot = sets[p]
+        while seeds:
+            c = next(iter(seeds))
+            cand = neighbours[c] - sets[c] - cannot
+            if len(cand) >= min_samples:
+                for q in cand:
+                    if labels[q] == unassigned and q not in cannot:
+                        labels[q] = cid
+                        temp.add(q)
+                        cannot.update(sets[q])
+                        seeds.add(q)
+            seeds.remove(c)
+        if len(temp) < min_samples:
+            for q in temp:
+                labels[q] = unassigned
+        else:
+            cid += 1
+    return np.array([-1 if v == unassigned else v for v in labels], dtype=np.int64)
 
 
 def icdbscan_reference(dist, eps, min_samples=4, cannot_link=None, relaxed=0.0, fill=1.0):

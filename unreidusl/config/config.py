@@ -106,7 +106,9 @@ class CfgNode(_YacsCfgNode):
         groups = {k.rsplit(".", 1)[0] for k in defaults if "." in k}
         flat = _flatten(data)
         legacy, _ = translate_legacy_keys({k: v for k, v in flat.items() if k not in defaults}, source)
-        flat = {**{k: v for k, v in flat.items() if k in defaults}, **legacy}
+        # a key in unreidusl's own name wins over a translated AuxUSLReID key that sets the same one
+        # (e.g. SOLVER.SCHED over OPTIM.SCHED), wherever each comes from in a _BASE_ chain
+        flat = {**legacy, **{k: v for k, v in flat.items() if k in defaults}}
         for key, value in flat.items():
             if key in defaults:
                 self._set(key, _coerce(key, defaults[key], value, source))

@@ -26,6 +26,10 @@ _C.MODEL.SYNC_BN = False
 # batch with the chunk's own statistics (1 = off), so one GPU reproduces the per-GPU statistics of
 # a recipe on this many GPUs (e.g. 4 with SOLVER.IMS_PER_BATCH 64 = 16 samples per BN batch).
 _C.MODEL.BN_VIRTUAL_SPLITS = 1
+# Running statistics of a split BatchNorm: "mean" of the chunks' statistics, or "first" chunk only
+# (nn.DataParallel: only the replica on the first GPU writes back its running statistics; what
+# AuxUSLReID's 4-GPU runs computed).
+_C.MODEL.BN_VIRTUAL_STATS = "mean"
 # Model and input images in channels-last memory layout (faster convolutions with AMP on CUDA).
 _C.MODEL.CHANNELS_LAST = False
 
@@ -38,6 +42,9 @@ _C.MODEL.BACKBONE.LAST_STRIDE = 1
 _C.MODEL.BACKBONE.PRETRAIN = False
 _C.MODEL.BACKBONE.PRETRAIN_PATH = ""
 _C.MODEL.BACKBONE.PRETRAIN_DOWNLOAD = False
+# ReLU after the stem's bn1 (torchvision's ResNet). AuxUSLReID's released model has none
+# (conv1 → bn1 → maxpool); its paper configs set False.
+_C.MODEL.BACKBONE.STEM_RELU = True
 
 _C.MODEL.HEADS = CN()
 # "GeM" (learnable p), "avg" or "max".
@@ -45,6 +52,10 @@ _C.MODEL.HEADS.POOLING = "GeM"
 _C.MODEL.HEADS.GEM_P = 3.0
 # BatchNorm1d neck with a frozen zero bias.
 _C.MODEL.HEADS.BNNECK = True
+# Video clips: apply the BN neck to every frame, then average over the clip's frames (BN feature
+# mean_t BN(x_t), test feature mean_t normalize(BN(x_t)), AuxUSLReID's released model); False: the
+# neck sees the temporal mean (BN(mean_t x_t), test feature normalize(BN(mean_t x_t))). MTCluster only.
+_C.MODEL.HEADS.FRAME_BN = False
 # Part branches (GL-NCPLR, spec cluster-contrast-ise-ncplr.md §3.2): P horizontal stripes of the backbone
 # map, each with its own pooling (POOLING, GEM_P) and BN neck; 0 = none. GL-NCPLR uses 2 (split at H//2).
 _C.MODEL.HEADS.NUM_PARTS = 0
@@ -58,8 +69,9 @@ _C.MODEL.MEMORY.OLD_WEIGHT = 0.1
 # 3C's camera-aware modes (need the batch camera ids, meta-arch ThreeC): "chd" (largest
 # confidence-integrated harmonic discrepancy, 3C --cm-mode hd_camera) and "tccl" (3C's TCCL baseline).
 _C.MODEL.MEMORY.UPDATE = "momentum"
-# CHD confidence of a sample alone with its camera in its class's batch group: "max" = 2 (3C's code),
-# "cluster" = 1 + cos to the class's batch centre (spec 3c-cdsm.md E.1.9).
+# CHD confidence of a sample alone with its camera in its class's batch group: "max" = 2, the largest
+# possible confidence (3C's released code), "cluster" = 1 + cos to the class's batch centre (ours: a
+# lone sample is not maximally confident by construction).
 _C.MODEL.MEMORY.CHD_SINGLETON = "cluster"
 
 _C.MODEL.LOSSES = CN()
@@ -81,6 +93,12 @@ _C.MODEL.LOSSES.ID_K = 60
 _C.MODEL.LOSSES.TRI_OPTION = 2
 _C.MODEL.LOSSES.TRI_MARGIN = 0.5
 _C.MODEL.LOSSES.TRI_LAMBDA = -0.01
+# RLSCE's neighbour map. "nearest_others": the ID_K clusters nearest to each by the Jaccard distance
+# between the unit centroids, self excluded, ties by cosine then index; the mass ε is spread over
+# the neighbours that exist. "reference" (AuxUSLReID's released code): the ID_K + 1 smallest entries
+# of the Jaccard row of the centroids as clustered (self normally among them, ties by index), target
+# q = (1 − ε)·onehot(y) + (ε/ID_K)·(onehot(y) XOR A[y]).
+_C.MODEL.LOSSES.RLSCE_MAP = "nearest_others"
 
 # ISE (spec cluster-contrast-ise-ncplr.md §2): support samples by progressive linear interpolation,
 # f~ = normalize(f + λ(t)·(c_n − c_y)) towards the TOPK nearest other centroids c_n, with
@@ -107,7 +125,13 @@ _C.MODEL.MEMORY.NUM_MARGINAL = 2
 _C.MODEL.MEMORY.RELIABILITY_GATE = True
 # Reliable: R_comp or R_indep ≥ RATIO × its maximum over the sample's cluster (the code's 0.2).
 _C.MODEL.MEMORY.RELIABILITY_RATIO = 0.2
-# Re-normalise the updated proxies (spec E.2 weak point 5); False: the code (no re-normalisation).
+# Which scores the gate reads for the i-th sample of the outlier-free training list (the batch index):
+# "aligned" (ours): that sample's own R_comp / R_indep; "reference" (CDSM's released code): the scores at
+# position i of the full, outlier-included list, i.e. another image's once an outlier precedes it (the
+# threshold is still that of the sample's own cluster).
+_C.MODEL.MEMORY.RELIABILITY_INDEXING = "aligned"
+# Re-normalise the updated proxies to unit length (ours, as every other memory); False: CDSM's released
+# CMhybrid_v5, which leaves the updated central and marginal proxies un-normalised.
 _C.MODEL.MEMORY.RENORMALIZE = True
 _C.MODEL.LOSSES.CENTER_MARGIN = CN()
 # w in L = (1 − w)·L_center + w·L_margin (CDSM --hard-weight 0.5).
@@ -132,14 +156,24 @@ _C.MODEL.NCPLR.NEIGHBOR_GRAPH = "clustering"
 # Part graphs' radius with NEIGHBOR_GRAPH "branch" (--eps-partneighbor 0.2).
 _C.MODEL.NCPLR.PART_NEIGHBOR_EPS = 0.2
 # w_ij over N(i): "similarity" softmax(−D/τ) (the paper: closer neighbours weigh more), "distance"
-# softmax(+D/τ) (the released code, --ce-option 1; spec §3.4 / §6.6 weak point 21), "uniform" (--ce-option 0).
+# softmax(+D/τ) (the released code, --ce-option 1: farther neighbours weigh more, the sample itself least),
+# "uniform" (--ce-option 0).
 _C.MODEL.NCPLR.NEIGHBOR_WEIGHT = "similarity"
 # τ_n of the neighbour weights (--neighbor-temp 1.0).
 _C.MODEL.NCPLR.NEIGHBOR_TEMP = 1.0
 # Where neighbours are looked up: "dataset" (the paper: all pseudo-labelled samples; out-of-batch
 # neighbours contribute their latest prediction, kept in a per-sample bank initialised with their
-# one-hot pseudo-labels) or "batch" (the released code: only the current mini-batch; weak point 26).
+# one-hot pseudo-labels) or "batch" (the released code: only the current mini-batch, which the P×K
+# sampler fills with the sample's own pseudo-identity).
 _C.MODEL.NCPLR.NEIGHBOR_SCOPE = "dataset"
+# Classifier rows per branch: 0 = one per cluster, resized at each clustering (ours); R > 0 = a fixed
+# R-row classifier (the released code: 3000) initialised N(0, 0.001), whose first C rows are overwritten
+# by the centroids at each clustering and whose logits are cut to the first C (C > R is an error).
+_C.MODEL.NCPLR.CLASSIFIER_ROWS = 0
+# Drop the classifiers' optimiser state (Adam moments and step count) whenever the pseudo-labels change
+# (ours: the moments of the previous clustering's classes would otherwise drive the new centroid rows);
+# False keeps them, as the released code (needs CLASSIFIER_ROWS > 0, so that rows persist).
+_C.MODEL.NCPLR.RESET_CLASSIFIER_MOMENTS = True
 # Global↔local label exchange between the branches (--extra-option 2; needs MODEL.HEADS.NUM_PARTS > 0).
 _C.MODEL.NCPLR.EXCHANGE = True
 # T in the exchange weights w = exp(−KL/T) (--temp-KLlogits 5.0).
@@ -159,6 +193,13 @@ _C.MUTUAL_TEACH.TRI_SOFT_WRIGHT = 0.8
 _C.MUTUAL_TEACH.ALPHA = 0.999
 # Also average the BN running statistics (buffers); AuxUSLReID averaged parameters only.
 _C.MUTUAL_TEACH.EMA_BUFFERS = True
+# The teacher's classifier follows the student's by the same EMA (AuxUSLReID's released code averages
+# every teacher parameter); False: it keeps its centroid initialisation for the whole epoch.
+_C.MUTUAL_TEACH.EMA_CLASSIFIER = False
+# Step count g in α_g: "global" (optimiser steps so far) or "epoch_x_iters" (epoch × iterations of
+# the current epoch + step in the epoch, AuxUSLReID's count; they differ when the iterations per
+# epoch change, and only while α_g < ALPHA).
+_C.MUTUAL_TEACH.EMA_STEP = "global"
 
 # ---------------------------------------------------------------------------------------------
 _C.INPUT = CN()
@@ -302,8 +343,17 @@ _C.CLUSTER.K2 = 6
 # kNN backend for distances: "torch" (exact, blockwise), "faiss", or "auto".
 _C.CLUSTER.KNN_BACKEND = "torch"
 # JaccardDistance's forward neighbourhood: True = k1 columns with self included (Cluster Contrast);
-# False = self + k1 neighbours (Zhong et al. and 3C, spec 3c-cdsm.md A.5).
+# False = self + k1 neighbours (Zhong et al.'s re-ranking and 3C's released code).
 _C.CLUSTER.K1_INCLUDES_SELF = True
+# Jaccard encoding weights V[i, j] = softmax_j(−d_ij) over the expanded neighbourhood, with
+# "sqeuclidean" d = ||x_i − x_j||² or "dot" d = 2 − 2<x_i, x_j> (the original formula; the two are
+# equal on unit features and differ on raw ones).
+_C.CLUSTER.JACCARD_WEIGHTS = "sqeuclidean"
+# Features the pseudo-labels come from: "embedding" (the test feature: unit BN embedding) or
+# "pre_bn" (the raw pooled feature before the BN neck, temporally averaged, not normalised: what
+# AuxUSLReID's released code clusters). With "pre_bn" the centroids (classifier initialisation, RLSCE
+# map) are means of the raw features too. MTCluster only.
+_C.CLUSTER.FEATURE = "embedding"
 _C.CLUSTER.NAME = "DBSCAN"
 _C.CLUSTER.EPS = 0.6
 _C.CLUSTER.MIN_SAMPLES = 4
@@ -330,6 +380,11 @@ _C.CLUSTER.EPS_FROZEN = True
 _C.CLUSTER.ICDBSCAN_OPTION = False
 # ICDBSCAN relaxation r: r >= 0 drops constraints with d <= r*eps; r < 0 keeps only those with d <= |r|*eps.
 _C.CLUSTER.ICDBSCAN_RELAXED = 0.0
+# ICDBSCAN growth order. "fifo": seeds first-in first-out, candidates in ascending index order, the
+# cannot-link sets copied per call (compiled, fast). "reference": AuxUSLReID's released algorithm
+# exactly (Python set iteration order; a cluster root's cannot-link set grows in place during the
+# call and the relaxed, grown sets carry over to the next clustering).
+_C.CLUSTER.ICDBSCAN_ORDER = "fifo"
 # SCP in training: D += CCE_LAMBDA * [same camera].
 _C.CLUSTER.CCE_OPTION = False
 # SCP weight lambda_c for training, sized for the Jaccard distance (in [0, 1], eps 0.5-0.6): 0.05
@@ -376,8 +431,9 @@ _C.CLUSTER.HDC.MAX_ITER = 80
 _C.CLUSTER.HDC.MIN_ITER = 10
 # Stop after PATIENCE + 1 iterations without a new lowest centroid shift (3C n_tol 4).
 _C.CLUSTER.HDC.PATIENCE = 4
-# Anchor-confidence distance: "euler" (the paper's Euler cosine, sum 1 - cos(alpha*pi*dx); default),
-# "euler_complex" (the released code's complex square, spec E.1.4), "cosine" or "euclidean".
+# Anchor-confidence distance: "euler" (the paper's Euler cosine, sum 1 - cos(alpha*pi*dx), the squared
+# modulus of the Euler embedding; default), "euler_complex" (3C's released code: |sum (z(x) - z(c))^2|,
+# the modulus of a complex square, where opposite coordinate offsets can cancel), "cosine" or "euclidean".
 _C.CLUSTER.HDC.DISTANCE = "euler"
 # alpha of the Euler embedding (3C: 1.9).
 _C.CLUSTER.HDC.EULER_ALPHA = 1.9
@@ -427,6 +483,10 @@ _C.TEST.RERANK.LAMBDA = 0.3
 _C.TEST.RERANK.KNN_BACKEND = "torch"
 # TOC: query/gallery pairs overlapping in time (matrix given to ReidEvaluator) never match (+inf).
 _C.TEST.OVERLAP_CONSTRAINT = False
+# TOC penalty: .inf (default) sets overlapping pairs to +inf (they rank last, in gallery order among
+# themselves); a finite number is added to their distance instead (AuxUSLReID: 1000, which keeps
+# their relative order). Only the ranks among blocked items differ.
+_C.TEST.OVERLAP_PENALTY = float("inf")
 # SCP: D += CCE_LAMBDA * [same camera] (matrix given to ReidEvaluator, else from camera ids).
 _C.TEST.CCE_OPTION = False
 # SCP weight lambda_c (AuxUSLReID training value; its test YAML used 0.03).

@@ -178,7 +178,7 @@ class DefaultTrainer(SimpleTrainer):
         if hasattr(self.model, "relabelled_parameters"):
             default.insert(1, teacher_hooks.RelabelledOptimizerState())
         if hasattr(self.model, "update_teacher"):
-            default.insert(1, teacher_hooks.EMATeacher())
+            default.insert(1, teacher_hooks.EMATeacher(cfg.MUTUAL_TEACH.EMA_STEP))
         if hasattr(self.model, "set_progress"):
             default.insert(1, teacher_hooks.TrainingProgress())
         if cfg.SOLVER.CHECKPOINT_ON_SIGNAL:

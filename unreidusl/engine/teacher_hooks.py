@@ -4,10 +4,20 @@ from .train_loop import HookBase
 
 
 class EMATeacher(HookBase):
-    """After every optimiser step: ``model.update_teacher(global_step)``."""
+    """After every optimiser step: ``model.update_teacher(g)``, g = the 0-based global step
+    (``step_count`` "global") or epoch × iterations of this epoch + step in the epoch
+    ("epoch_x_iters", MUTUAL_TEACH.EMA_STEP)."""
+
+    def __init__(self, step_count: str = "global") -> None:
+        if step_count not in ("global", "epoch_x_iters"):
+            raise ValueError(f"MUTUAL_TEACH.EMA_STEP must be 'global' or 'epoch_x_iters', got "
+                             f"{step_count!r}")
+        self.step_count = step_count
 
     def after_step(self) -> None:
-        self.trainer.model.update_teacher(self.trainer.iter)
+        t = self.trainer
+        g = t.iter if self.step_count == "global" else t.epoch * t.iters_per_epoch + t.inner_iter
+        t.model.update_teacher(g)
 
 
 class RelabelledOptimizerState(HookBase):

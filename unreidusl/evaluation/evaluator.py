@@ -92,7 +92,8 @@ class ReidEvaluator:
                 shape[0], shape[1], overlap=overlap if t.OVERLAP_CONSTRAINT else None,
                 same_camera=same_camera if t.CCE_OPTION else None,
                 plausibility=plausibility if t.STR_OPTION else None,
-                cce_lambda=t.CCE_LAMBDA, str_lambda=t.STR_LAMBDA, str_gamma=t.STR_GAMMA)
+                cce_lambda=t.CCE_LAMBDA, str_lambda=t.STR_LAMBDA, str_gamma=t.STR_GAMMA,
+                overlap_penalty=t.OVERLAP_PENALTY)
 
     def evaluate(self, model: torch.nn.Module) -> Dict[str, float]:
         """Features extracted by all ranks (one shard each); metrics computed by rank 0 and broadcast."""

@@ -48,10 +48,12 @@ def _load_imagenet_weights(model: nn.Module, depth: int, path: str, allow_downlo
 
 
 class ResNetTrunk(nn.Module):
-    """ResNet without avgpool/fc. ``last_stride=1`` keeps layer4 at the resolution of layer3."""
+    """ResNet without avgpool/fc. ``last_stride=1`` keeps layer4 at the resolution of layer3.
+    ``stem_relu=False`` drops the ReLU after ``bn1`` (stem ``conv1 → bn1 → maxpool``), the model
+    AuxUSLReID's released code trained."""
 
     def __init__(self, depth: int = 50, last_stride: int = 1, pretrain: bool = False,
-                 pretrain_path: str = "", allow_download: bool = False) -> None:
+                 pretrain_path: str = "", allow_download: bool = False, stem_relu: bool = True) -> None:
         super().__init__()
         import torchvision
 
@@ -67,7 +69,7 @@ class ResNetTrunk(nn.Module):
         strided.stride = (last_stride, last_stride)
         if block.downsample is not None:
             block.downsample[0].stride = (last_stride, last_stride)
-        self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+        self.stem = nn.Sequential(net.conv1, net.bn1, *([net.relu] if stem_relu else []), net.maxpool)
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
         self.out_channels = net.fc.in_features
 
@@ -79,4 +81,5 @@ class ResNetTrunk(nn.Module):
 @BACKBONE_REGISTRY.register(name="ResNet")
 def build_resnet_backbone(cfg) -> ResNetTrunk:
     b = cfg.MODEL.BACKBONE
-    return ResNetTrunk(b.DEPTH, b.LAST_STRIDE, b.PRETRAIN, b.PRETRAIN_PATH, b.PRETRAIN_DOWNLOAD)
+    return ResNetTrunk(b.DEPTH, b.LAST_STRIDE, b.PRETRAIN, b.PRETRAIN_PATH, b.PRETRAIN_DOWNLOAD,
+                       b.STEM_RELU)

@@ -17,13 +17,17 @@ class SplitBatchNorm(_BatchNorm):
     """BatchNorm whose training batch of N samples is normalised as ``splits`` consecutive chunks of
     N/splits samples, each with its own mean and variance ("ghost" / virtual batch normalisation):
     what each GPU of a ``splits``-GPU job computes. The running statistics move once per forward,
-    towards the mean of the chunks' statistics: r ← (1−m)·r + m·mean_g(s_g). Evaluation is plain BN.
+    towards the mean of the chunks' statistics: r ← (1−m)·r + m·mean_g(s_g) (``stats="mean"``), or
+    towards the first chunk's only, r ← (1−m)·r + m·s_0 (``stats="first"``: ``nn.DataParallel``, where
+    only the replica on the first GPU writes its running statistics back). Evaluation is plain BN.
     All chunks are normalised by one ``batch_norm`` call over the input viewed as
     [N/splits, splits·C, ...] (channel g·C + c = channel c of chunk g)."""
 
-    def __init__(self, num_features: int, splits: int, **kwargs) -> None:
+    def __init__(self, num_features: int, splits: int, stats: str = "mean", **kwargs) -> None:
         super().__init__(num_features, **kwargs)
-        self.splits = int(splits)
+        if stats not in ("mean", "first"):
+            raise ValueError(f"MODEL.BN_VIRTUAL_STATS must be 'mean' or 'first', got {stats!r}")
+        self.splits, self.stats = int(splits), stats
 
     def _check_input_dim(self, x: torch.Tensor) -> None:
         if x.dim() < 2:
@@ -50,16 +54,17 @@ class SplitBatchNorm(_BatchNorm):
         bias = None if self.bias is None else self.bias.repeat(g)
         y = F.batch_norm(grouped, mean, var, weight, bias, True, momentum or 0.0, self.eps)
         if track:
+            pick = (lambda v: v.view(g, c).mean(0)) if self.stats == "mean" else (lambda v: v.view(g, c)[0])
             with torch.no_grad():
-                self.running_mean.copy_(mean.view(g, c).mean(0))
-                self.running_var.copy_(var.view(g, c).mean(0))
+                self.running_mean.copy_(pick(mean))
+                self.running_var.copy_(pick(var))
         return y.reshape(n // g, g, c, *rest).transpose(0, 1).reshape(x.shape)
 
 
-def _to_split(module: nn.Module, splits: int) -> nn.Module:
+def _to_split(module: nn.Module, splits: int, stats: str) -> nn.Module:
     """``module`` with every BatchNorm replaced by a SplitBatchNorm sharing its parameters and buffers."""
     if isinstance(module, _BatchNorm):
-        new = SplitBatchNorm(module.num_features, splits, eps=module.eps, momentum=module.momentum,
+        new = SplitBatchNorm(module.num_features, splits, stats, eps=module.eps, momentum=module.momentum,
                              affine=module.affine, track_running_stats=module.track_running_stats)
         if module.affine:
             new.weight, new.bias = module.weight, module.bias
@@ -69,7 +74,7 @@ def _to_split(module: nn.Module, splits: int) -> nn.Module:
         new.train(module.training)
         return new
     for name, child in module.named_children():
-        module.add_module(name, _to_split(child, splits))
+        module.add_module(name, _to_split(child, splits, stats))
     return module
 
 
@@ -82,7 +87,7 @@ def convert_batch_norm(model: nn.Module, cfg, device: torch.device) -> nn.Module
         raise ValueError("MODEL.SYNC_BN (statistics over all processes) and MODEL.BN_VIRTUAL_SPLITS > 1 "
                          "(statistics per chunk) contradict each other: set one of them")
     if splits > 1:
-        return _to_split(model, splits)
+        return _to_split(model, splits, cfg.MODEL.BN_VIRTUAL_STATS)
     if not sync:
         return model
     if device.type != "cuda":

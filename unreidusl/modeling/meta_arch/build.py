@@ -2,6 +2,7 @@ import logging
 
 import torch
 
+from ...config import ConfigError
 from ...utils.registry import Registry
 from ..layers.batch_norm import convert_batch_norm
 
@@ -26,6 +27,11 @@ def resolve_device(name: str) -> torch.device:
 
 def build_model(cfg) -> torch.nn.Module:
     model = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)(cfg)
+    if (cfg.MODEL.HEADS.FRAME_BN or cfg.CLUSTER.FEATURE != "embedding") and not getattr(
+            model, "supports_reference_features", False):
+        raise ConfigError(f"MODEL.HEADS.FRAME_BN True / CLUSTER.FEATURE pre_bn (AuxUSLReID's released "
+                          f"model) are implemented by MTCluster only, not by {type(model).__name__}: "
+                          f"set MODEL.HEADS.FRAME_BN False and CLUSTER.FEATURE embedding")
     device = resolve_device(cfg.MODEL.DEVICE)
     model = convert_batch_norm(model, cfg, device)
     # Channels-last weights make the convolutions produce (and take) channels-last activations.

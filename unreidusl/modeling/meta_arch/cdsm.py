@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...cluster.reliability import cluster_relative_gate, label_iou
+from ...cluster.reliability import INDEXING, label_iou, training_list_gate
 from ..losses import build_losses
 from ..memory import build_memory
 from .build import META_ARCH_REGISTRY
@@ -64,6 +64,10 @@ class CDSM(EncoderMethod):
         self.loss_weights = {n: w for n, (_, w) in losses.items()}
         self.alpha, self.ema_buffers = cfg.MUTUAL_TEACH.ALPHA, cfg.MUTUAL_TEACH.EMA_BUFFERS
         self.reliability_ratio = cfg.MODEL.MEMORY.RELIABILITY_RATIO
+        self.reliability_indexing = cfg.MODEL.MEMORY.RELIABILITY_INDEXING
+        if self.reliability_indexing not in INDEXING:
+            raise ValueError(f"MODEL.MEMORY.RELIABILITY_INDEXING must be one of {INDEXING}, "
+                             f"got {self.reliability_indexing!r}")
         # per pseudo-labelled sample (the outlier-free training list, in sample order = batch "index")
         self.register_buffer("reliable", torch.zeros(0, dtype=torch.bool))
 
@@ -99,8 +103,9 @@ class CDSM(EncoderMethod):
                             labels_loose: Optional[np.ndarray] = None) -> None:
         """Memory from the clustering's core samples (``core``, e.g. DBSCAN's; all members of a cluster
         without one): central proxies = core means, marginal = ``chunk_centroids`` of the cores.
-        Reliability gate from the labellings at eps ∓ gap (R_comp, R_indep: ``label_iou``); without
-        them every sample passes."""
+        Reliability gate from the labellings at eps ∓ gap (R_comp, R_indep: ``label_iou``), read as
+        MODEL.MEMORY.RELIABILITY_INDEXING says (``training_list_gate``); without them every sample
+        passes."""
         labels = np.asarray(labels, dtype=np.int64)
         keep = labels >= 0
         if getattr(self.memory, "needs_reliability", False):
@@ -114,10 +119,10 @@ class CDSM(EncoderMethod):
             self.memory.reset(cluster_centroids(features, labels))
         if labels_tight is not None and labels_loose is not None:
             scores = (label_iou(labels, labels_tight), label_iou(labels, labels_loose))
-            gate = cluster_relative_gate(labels, scores, self.reliability_ratio)
+            gate = training_list_gate(labels, scores, self.reliability_ratio, self.reliability_indexing)
         else:
-            gate = keep
-        self.reliable = torch.from_numpy(gate[keep]).to(self.reliable.device)
+            gate = np.ones(int(keep.sum()), dtype=bool)
+        self.reliable = torch.from_numpy(gate).to(self.reliable.device)
 
     @torch.no_grad()
     def update_teacher(self, global_step: int) -> None:

@@ -1,6 +1,8 @@
-"""MTCluster (AuxUSLReID, spec auxuslreid.md §3-4): a student and its EMA teacher, trained with a
+"""MTCluster (AuxUSLReID): a student and its EMA teacher, trained with a
 centroid-initialised classifier (CE / LSCE / RLSCE), a batch-hard triplet (soft-margin / WATL) and soft
-CE + soft triplet against the teacher."""
+CE + soft triplet against the teacher.  The behaviours of the released code (per-frame BN, clustering
+on raw pre-BN features, the reference RLSCE map, an EMA over the classifier) are selected by keys;
+docs/reference_parity.md lists them."""
 import copy
 
 import numpy as np
@@ -13,7 +15,7 @@ from ..layers import ClusterClassifier
 from ..losses import LOSS_REGISTRY
 from .build import META_ARCH_REGISTRY
 from .cluster_contrast import cluster_centroids
-from .encoder import Encoder, EncoderMethod
+from .encoder import Encoder, EncoderMethod, PreBNFeatures
 from .mean_teacher import ema_update_
 
 _ID_LOSSES = {1: "CrossEntropyLoss", 2: "LabelSmoothingCrossEntropy", 3: "RestrictedLabelSmoothingCrossEntropy"}
@@ -40,6 +42,23 @@ def nearest_clusters(centroids: torch.Tensor, k: int, k1: int = 30, k2: int = 6)
     return F.pad(nearest, (0, k - k_eff), value=-1)
 
 
+def reference_neighbour_map(centroids: torch.Tensor, k: int, k1: int = 30, k2: int = 6) -> torch.Tensor:
+    """[C, K + 1] RLSCE map of AuxUSLReID's released code: per row, the K + 1 smallest entries of
+    the Jaccard distance among the centroids as given (raw, not normalised; weights
+    softmax(−(2 − 2<x, y>)), k1 kNN columns with self), in ascending order with ties by index, so the
+    centroid itself (distance 0) is normally first.  Rows are padded with −1 when C < K + 1."""
+    c = centroids.shape[0]
+    width = min(k + 1, c)
+    if width <= 0:
+        return torch.full((c, k + 1), -1, dtype=torch.long, device=centroids.device)
+    sparse = jaccard_distance(centroids.cpu().float(), k1=min(k1, c), k2=min(k2, c),
+                              encode_dist="dot").tocoo()
+    jac = torch.ones(c, c)  # unstored entries of the sparse Jaccard distance are 1
+    jac[torch.from_numpy(sparse.row).long(), torch.from_numpy(sparse.col).long()] = torch.from_numpy(sparse.data).float()
+    order = torch.sort(jac, dim=1, stable=True).indices[:, :width]
+    return F.pad(order, (0, k + 1 - width), value=-1).to(centroids.device)
+
+
 @META_ARCH_REGISTRY.register()
 class MTCluster(EncoderMethod):
     """Eval mode returns the teacher's unit features (retrieval and clustering)."""
@@ -47,6 +66,7 @@ class MTCluster(EncoderMethod):
     resizable = ("cluster_neighbors",)
 
     test_encoder = "teacher"
+    supports_reference_features = True
 
     def __init__(self, cfg) -> None:
         super().__init__()
@@ -61,7 +81,15 @@ class MTCluster(EncoderMethod):
         for p in list(self.teacher.parameters()) + list(self.teacher_classifier.parameters()):
             p.requires_grad_(False)
         self.id_k = loss_cfg.ID_K
-        self.register_buffer("cluster_neighbors", torch.zeros(0, self.id_k, dtype=torch.long))
+        if loss_cfg.RLSCE_MAP not in ("nearest_others", "reference"):
+            raise ValueError(f"MODEL.LOSSES.RLSCE_MAP must be 'nearest_others' or 'reference', got "
+                             f"{loss_cfg.RLSCE_MAP!r}")
+        self.reference_map = loss_cfg.RLSCE_MAP == "reference"
+        if cfg.CLUSTER.FEATURE not in ("embedding", "pre_bn"):
+            raise ValueError(f"CLUSTER.FEATURE must be 'embedding' or 'pre_bn', got {cfg.CLUSTER.FEATURE!r}")
+        self.cluster_on_pre_bn = cfg.CLUSTER.FEATURE == "pre_bn"
+        self.register_buffer("cluster_neighbors",
+                             torch.zeros(0, self.id_k + self.reference_map, dtype=torch.long))
         self.register_buffer("label_version", torch.zeros((), dtype=torch.long))
         w_ce, w_tri = cfg.MUTUAL_TEACH.CE_SOFT_WRIGHT, cfg.MUTUAL_TEACH.TRI_SOFT_WRIGHT
         names = {_ID_LOSSES[loss_cfg.ID_OPTION]: 1 - w_ce, _TRI_LOSSES[loss_cfg.TRI_OPTION]: 1 - w_tri,
@@ -69,21 +97,25 @@ class MTCluster(EncoderMethod):
         self.losses = nn.ModuleDict({n: LOSS_REGISTRY.get(n)(cfg) for n in names})
         self.loss_weights = names
         self.alpha, self.ema_buffers = cfg.MUTUAL_TEACH.ALPHA, cfg.MUTUAL_TEACH.EMA_BUFFERS
+        self.ema_classifier = cfg.MUTUAL_TEACH.EMA_CLASSIFIER
 
     # Keys of ``per_sample`` that carry gradient (used by gradient accumulation).
     per_sample_grad_keys = ("pooled",)
 
     def per_sample(self, images: torch.Tensor):
-        """Per-sample outputs, computable chunk by chunk: student and teacher pooled features."""
+        """Per-sample outputs, computable chunk by chunk: student and teacher pooled features of
+        every frame ([B, T, d] for clips)."""
         with torch.no_grad():
-            teacher_pooled = self.teacher.pooled(images)
-        return {"pooled": self.student.pooled(images), "teacher_pooled": teacher_pooled}
+            teacher_pooled = self.teacher.frames_pooled(images)
+        return {"pooled": self.student.frames_pooled(images), "teacher_pooled": teacher_pooled}
 
     def batch_losses(self, per_sample, targets: torch.Tensor):
-        pooled, t_pooled = per_sample["pooled"], per_sample["teacher_pooled"]
+        frames, t_frames = per_sample["pooled"], per_sample["teacher_pooled"]
         with torch.no_grad():
-            t_logits = self.teacher_classifier(self.teacher.neck(t_pooled))
-        bn = self.student.neck(pooled)
+            t_logits = self.teacher_classifier(self.teacher.bn_features(t_frames))
+            t_pooled = t_frames.mean(1) if t_frames.dim() == 3 else t_frames
+        bn = self.student.bn_features(frames)
+        pooled = frames.mean(1) if frames.dim() == 3 else frames
         outputs = {
             "features": F.normalize(bn, dim=1),
             "logits": self.student_classifier(bn),
@@ -97,17 +129,27 @@ class MTCluster(EncoderMethod):
     def forward(self, batch):
         images = batch["images"].to(self.device, non_blocking=True)
         if not self.training:
-            return self.teacher.embed(self.teacher.pooled(images))
+            return self.teacher.test_features(images)
         targets = batch["targets"].to(self.device, non_blocking=True)
         return self.batch_losses(self.per_sample(images), targets)
 
+    def cluster_extractor(self) -> torch.nn.Module:
+        """The teacher's clustering features: its test feature, or with CLUSTER.FEATURE pre_bn its
+        raw pooled feature (before the BN neck, not normalised)."""
+        return PreBNFeatures(self.teacher) if self.cluster_on_pre_bn else self
+
     @torch.no_grad()
     def reset_pseudo_labels(self, features: torch.Tensor, labels: np.ndarray) -> None:
-        """Both classifiers ← L2-normalised centroids; RLSCE neighbour map from the centroids."""
-        centroids = F.normalize(cluster_centroids(features, labels).float(), dim=1).to(self.device)
+        """Both classifiers ← L2-normalised means of the clustering features; the RLSCE neighbour
+        map from the centroids (RLSCE_MAP)."""
+        means = cluster_centroids(features, labels).float()
+        centroids = F.normalize(means, dim=1).to(self.device)
         self.student_classifier.weight.data = centroids.clone()
         self.teacher_classifier.weight.data = centroids.clone()
-        self.cluster_neighbors = nearest_clusters(centroids, self.id_k)
+        if self.reference_map:
+            self.cluster_neighbors = reference_neighbour_map(means, self.id_k).to(self.device)
+        else:
+            self.cluster_neighbors = nearest_clusters(centroids, self.id_k)
         self.label_version += 1
 
     def relabelled_parameters(self):
@@ -116,5 +158,8 @@ class MTCluster(EncoderMethod):
 
     @torch.no_grad()
     def update_teacher(self, global_step: int) -> None:
-        """θ_t ← α·θ_t + (1−α)·θ_s with α = min(1 − 1/(g+1), ALPHA); BN buffers too if EMA_BUFFERS."""
+        """θ_t ← α·θ_t + (1−α)·θ_s with α = min(1 − 1/(g+1), ALPHA); BN buffers too if EMA_BUFFERS,
+        the classifier too if EMA_CLASSIFIER."""
         ema_update_(self.teacher, self.student, global_step, self.alpha, self.ema_buffers)
+        if self.ema_classifier:
+            ema_update_(self.teacher_classifier, self.student_classifier, global_step, self.alpha)

@@ -83,6 +83,17 @@ class NCPLR(EncoderMethod):
         dim = self.encoder.feat_dim
         self.memories = nn.ModuleList(build_memory(cfg, dim) for _ in range(self.num_branches))
         self.classifiers = nn.ModuleList(ClusterClassifier(dim) for _ in range(self.num_branches))
+        # CLASSIFIER_ROWS > 0: fixed-size classifiers as the released code (N(0, 0.001), its nn.Linear
+        # initialisation); the first C rows are overwritten at each clustering, the logits cut to C
+        self.classifier_rows, self.reset_moments = c.CLASSIFIER_ROWS, c.RESET_CLASSIFIER_MOMENTS
+        if self.classifier_rows < 0:
+            raise ValueError(f"MODEL.NCPLR.CLASSIFIER_ROWS must be >= 0, got {self.classifier_rows}")
+        if not self.reset_moments and not self.classifier_rows:
+            raise ValueError("MODEL.NCPLR.RESET_CLASSIFIER_MOMENTS False keeps the classifiers' optimiser state "
+                             "across clusterings, which needs rows that persist: set MODEL.NCPLR.CLASSIFIER_ROWS "
+                             "> 0 (the released code: 3000)")
+        for clf in self.classifiers if self.classifier_rows else ():
+            clf.weight.data = torch.randn(self.classifier_rows, dim) * 0.001
         lam = c.PART_LOSS_WEIGHT if self.num_branches > 1 else 0.0
         self.branch_weights = [1.0 - lam] + [lam] * (self.num_branches - 1)
         self.alphas = [c.ALPHA] + [c.PART_ALPHA] * (self.num_branches - 1)
@@ -117,7 +128,7 @@ class NCPLR(EncoderMethod):
     def batch_losses(self, per_sample, targets: torch.Tensor, index: torch.Tensor):
         bn = self.encoder.branch_neck(per_sample["pooled"])                      # [B, 1+P, d]
         features = F.normalize(bn, dim=2)
-        logits = [clf(bn[:, b]) for b, clf in enumerate(self.classifiers)]
+        logits = [self._class_logits(b, bn[:, b]) for b in range(self.num_branches)]
         contrast = sum(w * F.cross_entropy(mem.logits(features[:, b]), targets)
                        for b, (w, mem) in enumerate(zip(self.branch_weights, self.memories)))
         soft = self.refined_labels([z.detach() for z in logits], targets, index)
@@ -125,6 +136,11 @@ class NCPLR(EncoderMethod):
         for b, mem in enumerate(self.memories):
             mem.update(features[:, b].detach(), targets)
         return {"loss_contrast": contrast, "loss_refine": self.refine_weight * refine}
+
+    def _class_logits(self, b: int, x: torch.Tensor) -> torch.Tensor:
+        """Branch b's classifier logits over the current C clusters (its first C rows)."""
+        weight = self.classifiers[b].weight
+        return x.mm(weight[:self.memories[b].num_classes].t())
 
     @torch.no_grad()
     def refined_labels(self, logits, targets: torch.Tensor, index: torch.Tensor):
@@ -157,11 +173,18 @@ class NCPLR(EncoderMethod):
             raise ValueError("NCPLR builds its neighbour graph from the clustering distance: use a "
                              "distance-based clusterer (CLUSTER.NAME DBSCAN or ICDBSCAN)")
         labels = np.asarray(labels)
+        num_clusters = int(labels.max(initial=-1)) + 1
+        if self.classifier_rows and num_clusters > self.classifier_rows:
+            raise ValueError(f"{num_clusters} clusters do not fit the {self.classifier_rows}-row classifiers: "
+                             f"raise MODEL.NCPLR.CLASSIFIER_ROWS")
         branches = features.float().view(len(features), self.num_branches, -1)
         for b in range(self.num_branches):
             centroids = F.normalize(cluster_centroids(branches[:, b], labels), dim=1).to(self.device)
             self.memories[b].reset(centroids)
-            self.classifiers[b].weight.data = centroids.clone()
+            if self.classifier_rows:
+                self.classifiers[b].weight.data[:len(centroids)] = centroids
+            else:
+                self.classifiers[b].weight.data = centroids.clone()
         keep = np.flatnonzero(labels >= 0)
         if self.branch_jaccard is None:
             indptr, indices, dist = neighbor_graph(distance, keep, self.neighbor_eps[0])
@@ -178,6 +201,8 @@ class NCPLR(EncoderMethod):
         self.label_version += 1
 
     def relabelled_parameters(self):
-        """Classifier rows replaced by ``reset_pseudo_labels``: their optimiser state is dropped (the
-        released code kept the Adam moments of the previous epoch's classes; weak point 25)."""
-        return [clf.weight for clf in self.classifiers]
+        """Classifier rows replaced by ``reset_pseudo_labels``: their optimiser state is dropped when the
+        pseudo-labels change (MODEL.NCPLR.RESET_CLASSIFIER_MOMENTS). With it off none are returned, so
+        the Adam moments and step count carry over, as in the released code, where row k's moments of
+        the previous clustering's class k drive the new class k."""
+        return [clf.weight for clf in self.classifiers] if self.reset_moments else []

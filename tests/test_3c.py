@@ -12,6 +12,7 @@ from unreidusl.modeling import build_model
 from unreidusl.modeling.losses import CIEWeightedCrossEntropy, camera_entropy
 from unreidusl.modeling.memory import ClusterMemory
 from unreidusl.solver import build_lr_scheduler
+from unreidusl.cluster import ClusterResult
 
 # the spec's worked example (framework figure): clusters with cameras (1,2,3,3), (3,3,3,3), (1,1,2,2)
 TARGETS = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
@@ -102,7 +103,7 @@ def test_three_c_routes_camera_ids_and_initialises_from_core_members():
     features = F.normalize(torch.randn(6, model.encoder.feat_dim), dim=1)
     labels = np.array([0, 0, 0, 1, 1, -1])
     core = np.array([0, 0, -1, 1, 1, -1])                 # sample 2 is peripheral
-    model.reset_pseudo_labels(features, labels, camids=torch.tensor([0, 1, 1, 2, 2, 0]), centroid_labels=core)
+    model.reset_pseudo_labels(ClusterResult(labels, features=features, camids=torch.tensor([0, 1, 1, 2, 2, 0]), centroid_labels=core))
     expected = F.normalize(torch.stack([features[:2].mean(0), features[3:5].mean(0)]), dim=1)
     assert torch.allclose(model.memory.features, expected, atol=1e-6)
     # cameras (0, 1, 1) -> H = -(1/3 log2 1/3 + 2/3 log2 2/3) = .9183; (2, 2) -> 0

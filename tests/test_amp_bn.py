@@ -11,6 +11,7 @@ from unreidusl.engine.train_loop import SimpleTrainer
 from unreidusl.modeling import build_model
 from unreidusl.modeling.layers.batch_norm import SplitBatchNorm
 from unreidusl.utils.events import EventStorage
+from unreidusl.cluster import ClusterResult
 
 from conftest import tiny_opts
 
@@ -20,7 +21,7 @@ SMALL = ["MODEL.BACKBONE.DEPTH", "18", "MODEL.BACKBONE.LAST_STRIDE", "2"]
 def small_model(*opts):
     torch.manual_seed(0)
     model = build_model(setup_cfg("", SMALL + list(opts))).train()
-    model.reset_pseudo_labels(torch.randn(16, 512), np.repeat(np.arange(4), 4))
+    model.reset_pseudo_labels(ClusterResult(np.repeat(np.arange(4), 4), features=torch.randn(16, 512)))
     return model
 
 

@@ -221,15 +221,16 @@ def test_pseudo_labeler_with_all_terms(tmp_path):
     cfg.merge_from_list([str(o) for o in opts])
     labeler = PseudoLabeler(cfg, samples, str(tmp_path))
     assert type(labeler.clusterer).__name__ == "ICDBSCAN"
-    labels, info = labeler(torch.from_numpy(x.astype(np.float32)))
-    assert labels.shape == (120,) and labels.max() >= 1 and 0 < info["eps"] < 1
+    result = labeler(torch.from_numpy(x.astype(np.float32)))
+    labels = result.labels
+    assert labels.shape == (120,) and labels.max() >= 1 and 0 < result.eps < 1
     for name in ("train_aux.npz", "transit.npz"):
         assert os.path.isfile(tmp_path / "aux" / name)
     # TOC: no cannot-linked pair shares a cluster (RELAXED 0, no zero distances), except through
     # must-link, which never joins overlapping chunks (one tracklet's chunks do not overlap)
     r, c = labeler.aux.cannot_link.nonzero()
     assert not np.any((labels[r] == labels[c]) & (labels[r] >= 0))
-    assert labeler.state_dict()["eps"] == info["eps"]
+    assert labeler.state_dict()["eps"] == result.eps
     # MARS-like samples without time: a clear error
     timeless = [s._replace(timestamps=()) for s in samples]
     with pytest.raises(ValueError, match="no timestamps"):

@@ -18,6 +18,7 @@ from unreidusl.modeling.losses import center_margin_loss
 from unreidusl.modeling.memory import DiversityMemory, diversity_selection
 from unreidusl.modeling.meta_arch.cdsm import chunk_centroids
 from unreidusl.utils.events import EventStorage
+from unreidusl.cluster import ClusterResult
 
 SMALL = ["MODEL.META_ARCHITECTURE", "CDSM", "MODEL.MEMORY.NAME", "DiversityMemory", "MODEL.LOSSES.NAME",
          "['CenterMarginLoss']", "MODEL.BACKBONE.DEPTH", "18", "MODEL.BACKBONE.LAST_STRIDE", "2"]
@@ -65,11 +66,12 @@ def test_pseudo_labeler_gives_core_and_eps_gap_labellings():
     dist = np.abs(x[:, None] - x[None])
     cfg = setup_cfg("", ["CLUSTER.EPS", "0.12", "CLUSTER.MIN_SAMPLES", "2", "CLUSTER.RELIABILITY_EPS_GAP", "0.05",
                          "CLUSTER.SIZE_HISTOGRAM", "False"])
-    labels, info = PseudoLabeler(cfg, [])(torch.zeros(7, 2), dist=dist)
+    result = PseudoLabeler(cfg, [])(torch.zeros(7, 2), dist=dist)
+    labels = result.labels
     assert labels.tolist() == [0, 0, 0, -1, -1, -1, -1]
-    assert info["core"].tolist() == [True, True, True, False, False, False, False]
-    assert info["labels_tight"].tolist() == [-1] * 7
-    assert info["labels_loose"].tolist() == [0, 0, 0, 1, 1, 1, 1]
+    assert result.core.tolist() == [True, True, True, False, False, False, False]
+    assert result.labels_tight.tolist() == [-1] * 7
+    assert result.labels_loose.tolist() == [0, 0, 0, 1, 1, 1, 1]
 
 
 def test_diversity_selection_hand_computed():
@@ -159,7 +161,7 @@ def test_reset_uses_core_samples_and_aligns_reliability_with_the_training_list()
     # the tight labelling splits cluster 0 into {0}, {1, 3}; the loose one moves sample 6 out of cluster 1
     tight = np.array([2, 0, -1, 0, 1, 1, 1])
     loose = np.array([0, 0, -1, 0, 1, 1, 2])
-    model.reset_pseudo_labels(f, labels, core=core, labels_tight=tight, labels_loose=loose)
+    model.reset_pseudo_labels(ClusterResult(labels, features=f, core=core, labels_tight=tight, labels_loose=loose))
     central = model.memory.features[:2]
     assert torch.allclose(central[0], torch.nn.functional.normalize(f[[0, 3]].mean(0), dim=0), atol=1e-6)
     assert torch.allclose(central[1], torch.nn.functional.normalize(f[[4, 5, 6]].mean(0), dim=0), atol=1e-6)
@@ -179,10 +181,10 @@ def test_batch_index_selects_the_reliability_of_the_training_list():
     labels = np.array([0, -1, 0, 0, 1, 1])
     tight = np.array([2, -1, 0, 0, 1, 1])       # sample 0 splits off: IoU 1/3 < 0.6 · 2/3
     # loose = labels: R_indep = 1 everywhere, so every kept sample passes
-    model.reset_pseudo_labels(f, labels, labels_tight=tight, labels_loose=labels)
+    model.reset_pseudo_labels(ClusterResult(labels, features=f, labels_tight=tight, labels_loose=labels))
     assert model.reliable.tolist() == [True] * 5
     # both scores split sample 0 off: it fails; kept samples 0, 2, 3, 4, 5 are training positions 0..4
-    model.reset_pseudo_labels(f, labels, labels_tight=tight, labels_loose=tight)
+    model.reset_pseudo_labels(ClusterResult(labels, features=f, labels_tight=tight, labels_loose=tight))
     assert model.reliable.tolist() == [False, True, True, True, True]
     seen = {}
     model.memory.update = lambda x, y, reliable=None: seen.setdefault("reliable", reliable)
@@ -209,7 +211,7 @@ def test_teacher_follows_student_and_gives_eval_features():
 
 def test_gradient_accumulation_passes_the_batch_index():
     model = make_model().train()
-    model.reset_pseudo_labels(torch.randn(8, 512), np.repeat(np.arange(4), 2))
+    model.reset_pseudo_labels(ClusterResult(np.repeat(np.arange(4), 2), features=torch.randn(8, 512)))
     seen = []
     update = model.memory.update
     model.memory.update = lambda x, y, reliable=None: (seen.append(reliable), update(x, y, reliable))

@@ -63,6 +63,6 @@ def test_shipped_auxuslreid_configs_load_and_build(name):
     path = os.path.join(os.path.dirname(__file__), "..", "configs", name)
     cfg = setup_cfg(path, ["MODEL.BACKBONE.PRETRAIN", "False"])
     assert cfg.MODEL.META_ARCHITECTURE == "MTCluster" and cfg.DATALOADER.ITERS_CLUSTER_MULTIPLIER == 0.6
-    assert cfg.MODEL.LOSSES.ID_OPTION == 3 and cfg.CLUSTER.ADAPTIVE
+    assert cfg.MODEL.LOSSES.NAME[0] == "RestrictedLabelSmoothingCrossEntropy" and cfg.CLUSTER.ADAPTIVE
     model = build_model(cfg)
     assert model.student.feat_dim == 2048

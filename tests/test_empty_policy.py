@@ -26,8 +26,8 @@ def _setup(eps, policy="error", factor=1.5, retries=3, name="DBSCAN"):
 
 def test_usable_clustering_passes_through():
     policy, labeler = _setup(0.15)
-    labels, info = policy(labeler, POINTS, None)
-    assert labels.tolist() == TWO and info["eps"] == pytest.approx(0.15)
+    result = policy(labeler, POINTS, None)
+    assert result.labels.tolist() == TWO and result.eps == pytest.approx(0.15)
 
 
 def test_error_names_the_problem_and_the_keys():
@@ -45,7 +45,7 @@ def test_error_names_the_problem_and_the_keys():
 def test_keep_returns_the_previous_labels_except_at_the_first_clustering():
     policy, labeler = _setup(0.05, "keep")
     previous = np.array([1, 1, 0, 0, -1, 0])
-    assert policy(labeler, POINTS, previous)[0] is previous
+    assert policy(labeler, POINTS, previous).labels.tolist() == previous.tolist()
     with pytest.raises(PseudoLabelError, match="no previous pseudo-labels at the first clustering"):
         policy(labeler, POINTS, None)
 
@@ -53,13 +53,13 @@ def test_keep_returns_the_previous_labels_except_at_the_first_clustering():
 def test_relax_widens_or_narrows_eps_until_usable():
     # all outliers at 0.05: 0.075 still, 0.1125 >= 0.1 links each group
     policy, labeler = _setup(0.05, "relax")
-    labels, info = policy(labeler, POINTS, None)
-    assert labels.tolist() == TWO and info["eps"] == pytest.approx(0.05 * 1.5 ** 2)
+    result = policy(labeler, POINTS, None)
+    assert result.labels.tolist() == TWO and result.eps == pytest.approx(0.05 * 1.5 ** 2)
     # one cluster at 10: 6.67 still bridges the 5-apart groups, 4.44 does not
     policy, labeler = _setup(10.0, "relax")
-    labels, info = policy(labeler, POINTS, None)
-    assert labels.tolist() == TWO and info["eps"] == pytest.approx(10 / 1.5 ** 2)
-    assert labeler.eps_scale == 1.0 and labeler(POINTS)[1]["eps"] == pytest.approx(10.0)  # this time only
+    result = policy(labeler, POINTS, None)
+    assert result.labels.tolist() == TWO and result.eps == pytest.approx(10 / 1.5 ** 2)
+    assert labeler(POINTS).eps == pytest.approx(10.0)                   # the relaxed eps held once only
 
 
 def test_relax_gives_up_after_the_retries_and_needs_an_eps():

@@ -9,6 +9,7 @@ from unreidusl.engine import setup_cfg
 from unreidusl.engine.train_loop import SimpleTrainer
 from unreidusl.modeling import build_model
 from unreidusl.utils.events import EventStorage
+from unreidusl.cluster import ClusterResult
 
 
 def make(arch):
@@ -17,7 +18,7 @@ def make(arch):
     torch.manual_seed(0)
     model = build_model(cfg).train()
     dim = 512
-    model.reset_pseudo_labels(torch.randn(16, dim), np.repeat(np.arange(4), 4))
+    model.reset_pseudo_labels(ClusterResult(np.repeat(np.arange(4), 4), features=torch.randn(16, dim)))
     return model
 
 

@@ -154,13 +154,14 @@ def test_pipeline_warmup_switches_from_dbscan_to_hdc_and_passes_core_labels():
     labeler = PseudoLabeler(cfg, [None] * len(x))
     np.random.seed(0)
     labeler.set_epoch(1)
-    warm, info = labeler(torch.from_numpy(x))
-    assert type(labeler.clusterer).__name__ == "DBSCAN" and "centroid_labels" not in info
+    warm = labeler(torch.from_numpy(x))
+    assert type(labeler.clusterer).__name__ == "DBSCAN" and warm.centroid_labels is None
     labeler.set_epoch(2)
-    labels, info = labeler(torch.from_numpy(x))
-    assert type(labeler.clusterer).__name__ == "HDC" and labeler.distance.max_dist is None  # no eps pruning
+    result = labeler(torch.from_numpy(x))
+    labels = result.labels
+    assert type(labeler.clusterer).__name__ == "HDC" and labeler._max_dist(1.0) is None  # no eps pruning
     assert labels.max() + 1 == 8 and (labels >= 0).all()                 # OUTLIER off: every sample kept
-    core = info["centroid_labels"]                                       # CENTROIDS: peripheral -> -1
+    core = result.centroid_labels                                        # CENTROIDS: peripheral -> -1
     assert ((core == labels) | (core == -1)).all() and (core == -1).any()
     assert adjusted_rand_score(y[20:], labels[20:]) > 0.9
 
@@ -170,8 +171,9 @@ def test_hdc_clusterer_drops_peripheral_samples_with_outlier():
     cfg = _cfg()
     labeler = PseudoLabeler(cfg, [None] * len(x))
     np.random.seed(0)
-    labels, info = labeler(torch.from_numpy(x))
-    assert (labels[:20] == -1).mean() > 0.5 and "centroid_labels" not in info
+    result = labeler(torch.from_numpy(x))
+    labels = result.labels
+    assert (labels[:20] == -1).mean() > 0.5 and result.centroid_labels is None
     counts = np.bincount(labels[labels >= 0])
     assert counts.min() >= 4 and len(counts) == labels.max() + 1
 
@@ -188,5 +190,5 @@ def test_pipeline_kmeans_after_dbscan_warmup():
     labeler(torch.from_numpy(x))
     assert type(labeler.clusterer).__name__ == "DBSCAN"
     labeler.set_epoch(1)
-    labels, _ = labeler(torch.from_numpy(x))
+    labels = labeler(torch.from_numpy(x)).labels
     assert type(labeler.clusterer).__name__ == "KMeans" and adjusted_rand_score(y, labels) > 0.8

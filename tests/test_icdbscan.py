@@ -189,6 +189,7 @@ def test_registered_clusterer_and_plain_dbscan_interface():
     dist = chain()
     cl = sp.csr_matrix(([True, True], ([0, 4], [4, 0])), shape=(8, 8))
     ic = CLUSTERER_REGISTRY.get("ICDBSCAN")(cfg)
-    assert ic(dist, cannot_link=cl).tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
-    assert ic(dist).tolist() == [0] * 8
-    assert CLUSTERER_REGISTRY.get("DBSCAN")(cfg)(dist).tolist() == [0] * 8
+    assert ic(dist, eps=0.15, cannot_link=cl).labels.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert ic(dist, eps=0.15).labels.tolist() == [0] * 8
+    result = CLUSTERER_REGISTRY.get("DBSCAN")(cfg)(dist, eps=0.15)
+    assert result.labels.tolist() == [0] * 8 and result.eps == 0.15 and result.core.all()

@@ -12,6 +12,7 @@ from unreidusl.modeling import build_model
 from unreidusl.modeling.losses import label_preserving_loss
 from unreidusl.modeling.memory import ClusterMemory
 from unreidusl.modeling.meta_arch import progressive_supports
+from unreidusl.cluster import ClusterResult
 
 SMALL = ["MODEL.BACKBONE.DEPTH", "18", "MODEL.BACKBONE.LAST_STRIDE", "2"]
 
@@ -102,7 +103,7 @@ def test_memory_sees_real_and_support_samples(with_supports):
                                  str(with_supports), "MODEL.MEMORY.UPDATE", "momentum"])
     torch.manual_seed(0)
     model = build_model(cfg).train()
-    model.reset_pseudo_labels(torch.randn(12, 512), np.repeat(np.arange(3), 4))
+    model.reset_pseudo_labels(ClusterResult(np.repeat(np.arange(3), 4), features=torch.randn(12, 512)))
     model.set_progress(1, 2)
     pooled = torch.randn(6, 512, requires_grad=True)
     y = torch.tensor([0, 0, 1, 1, 2, 2])

@@ -65,14 +65,14 @@ def test_registered_clusterer_takes_features():
     assert km.input_kind == "features"
     x, y = blobs()
     torch.manual_seed(0)
-    assert adjusted_rand_score(y, km(torch.from_numpy(x))) == 1.0
+    assert adjusted_rand_score(y, km(None, features=torch.from_numpy(x)).labels) == 1.0
     # through the pseudo-labeller: no distance is computed
     from unreidusl.data import Sample
     samples = [Sample((f"img/{i}.jpg",), -1, 0) for i in range(len(x))]
     labeler = PseudoLabeler(cfg, samples)
     assert labeler.distance is None
-    labels, info = labeler(torch.from_numpy(x))
-    assert adjusted_rand_score(y, labels) == 1.0 and "eps" not in info
+    result = labeler(torch.from_numpy(x))
+    assert adjusted_rand_score(y, result.labels) == 1.0 and result.eps is None
     cfg.CLUSTER.CCE_OPTION = True
     with pytest.raises(ValueError, match="distance-based clusterer"):
         PseudoLabeler(cfg, samples)

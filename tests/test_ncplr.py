@@ -17,6 +17,7 @@ from unreidusl.modeling import build_model
 from unreidusl.modeling.layers import PartPooling
 from unreidusl.modeling.losses.refined_labels import exchange_labels, first_draws, neighbor_ensemble, \
     neighbor_graph, refined_targets
+from unreidusl.cluster import ClusterResult
 from tests.conftest import tiny_opts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -156,8 +157,7 @@ def test_mixed_jaccard_equals_weighted_sum_and_prunes_exactly():
     np.testing.assert_allclose(_dense(mixed), expected, atol=1e-6)
     assert (mixed.diagonal() == 0).all() and mixed[np.arange(42), np.arange(42)].size == 42
     assert mixed.nnz > 42                                   # some off-diagonal pairs share support
-    dist.max_dist = 0.5
-    pruned = dist(feats)
+    pruned = dist(feats, max_dist=0.5)
     assert pruned.data.max() <= 0.5
     close = expected <= 0.5
     np.testing.assert_allclose(_dense(pruned)[close], expected[close], atol=1e-6)
@@ -198,7 +198,7 @@ def test_ncplr_model_reset_and_losses():
     dist = np.ones((12, 12), dtype=np.float32)
     dist[:3, :3] = dist[3:6, 3:6] = 0.1
     np.fill_diagonal(dist, 0)
-    model.reset_pseudo_labels(feats, labels, distance=dist)
+    model.reset_pseudo_labels(ClusterResult(labels, features=feats, distance=dist))
     branches = feats.view(12, 3, 512)
     centroid = torch.nn.functional.normalize(branches[:3, 1].mean(0), dim=0)
     assert torch.allclose(model.classifiers[1].weight[0], centroid, atol=1e-6)
@@ -209,7 +209,7 @@ def test_ncplr_model_reset_and_losses():
     model.train()
     batch = {"images": images[:9], "targets": torch.as_tensor(labels[:9]), "index": torch.arange(9)}
     losses = model(batch)
-    assert set(losses) == {"loss_contrast", "loss_refine"} and all(torch.isfinite(v) for v in losses.values())
+    assert set(losses) == {"BranchContrastLoss", "RefinedLabelLoss"} and all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
     assert model.classifiers[2].weight.grad.abs().sum() > 0
     # the bank now holds the batch's predictions (rows sum to 1, no longer one-hot for all)
@@ -224,7 +224,7 @@ def test_ncplr_refined_labels_follow_the_neighbours():
                                       "MODEL.NCPLR.NEIGHBOR_SCOPE": "batch"}))
     dist = np.eye(3, dtype=np.float32)
     dist = 1 - dist                                          # nobody is anybody's neighbour
-    model.reset_pseudo_labels(torch.randn(3, 512), np.array([0, 1, 2]), distance=dist)
+    model.reset_pseudo_labels(ClusterResult(np.array([0, 1, 2]), features=torch.randn(3, 512), distance=dist))
     z = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
     (soft,) = model.refined_labels([z], torch.tensor([1, 2]), torch.tensor([0, 1]))
     expected = 0.1 * torch.eye(3)[[1, 2]] + 0.9 * z.softmax(1)
@@ -241,7 +241,7 @@ def test_ncplr_branch_graphs_are_stacked():
     feats = torch.nn.functional.normalize(centres.repeat_interleave(4, 0) + 0.5 * torch.randn(12, 3, 512), dim=2)
     labels = np.repeat(np.arange(3), 4)
     labels[5] = -1
-    model.reset_pseudo_labels(feats.flatten(1), labels)              # no clustering distance needed
+    model.reset_pseudo_labels(ClusterResult(labels, features=feats.flatten(1)))              # no clustering distance needed
     keep = np.flatnonzero(labels >= 0)
     graphs = [neighbor_graph(jaccard_distance(feats[:, b], k1=4, k2=2), keep, eps)
               for b, eps in enumerate([0.8, 0.9, 0.9])]
@@ -262,10 +262,10 @@ def test_ncplr_state_dict_round_trip():
     feats = torch.nn.functional.normalize(torch.randn(6, 3, 512), dim=2).flatten(1)
     dist = np.full((6, 6), 0.1, dtype=np.float32)
     np.fill_diagonal(dist, 0)
-    model.reset_pseudo_labels(feats, np.array([0, 0, 0, 1, 1, -1]), distance=dist)
+    model.reset_pseudo_labels(ClusterResult(np.array([0, 0, 0, 1, 1, -1]), features=feats, distance=dist))
     fresh = build_model(_ncplr_cfg())
     fresh.load_state_dict(model.state_dict())
-    for name in ("graph_indptr", "graph_indices", "graph_dist", "bank", "label_version"):
+    for name in ("graph_indptr", "graph_indices", "graph_dist", "bank"):
         assert torch.equal(getattr(fresh, name), getattr(model, name)), name
     assert torch.equal(fresh.classifiers[2].weight, model.classifiers[2].weight)
     assert fresh.bank.shape == (3, 5, 2)
@@ -280,7 +280,7 @@ def test_ncplr_config_errors():
         build_model(_ncplr_cfg(**{"SOLVER.FORWARD_BATCH_SIZE": 16}))
     model = build_model(_ncplr_cfg())
     with pytest.raises(ValueError, match="distance"):
-        model.reset_pseudo_labels(torch.randn(3, 3 * 512), np.array([0, 0, 0]))
+        model.reset_pseudo_labels(ClusterResult(np.array([0, 0, 0]), features=torch.randn(3, 3 * 512)))
 
 
 @pytest.mark.parametrize("name", ["Base-NCPLR.yml", "NCPLR/market1501.yml", "NCPLR/msmt17.yml",

@@ -22,11 +22,10 @@ def test_pruned_distance_gives_identical_labels(eps, tmp_path):
     feats = clustered()
     samples = [Sample((f"{i}.jpg",), 0, i % 3, (float(i),)) for i in range(len(feats))]
     labeler = PseudoLabeler(cfg, samples)
-    pruned_labels, _ = labeler(feats)
-    assert labeler.distance.max_dist == pytest.approx(eps)
-    pruned = labeler.distance(feats)
-    labeler.distance.max_dist = None
+    pruned_labels = labeler(feats).labels
+    assert labeler._max_dist(1.0) == pytest.approx(eps)
+    pruned = labeler.distance(feats, max_dist=labeler._max_dist(1.0))
     full = labeler.distance(feats)
-    full_labels, _ = labeler(feats, dist=full)
+    full_labels = labeler(feats, dist=full).labels
     assert pruned.nnz < full.nnz and pruned.data.max() <= eps
     assert np.array_equal(pruned_labels, full_labels) and (full_labels >= 0).any()

@@ -33,7 +33,7 @@ def test_plugin_registers_components_and_trains_with_them(tiny_root, tmp_path):
     assert os.path.isfile(tmp_path / "out" / "model_final.pth")
 
 
-def test_plugin_method_trains_and_gets_the_keywords_it_declares(tiny_root, tmp_path):
+def test_plugin_method_trains_and_gets_the_whole_cluster_result(tiny_root, tmp_path):
     opts = tiny_opts(tiny_root, tmp_path / "out", **{
         "PLUGINS": f"['{PLUGIN}']", "MODEL.META_ARCHITECTURE": "ToyCentroidClassifier",
         "SOLVER.MAX_EPOCHS": 1})

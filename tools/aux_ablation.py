@@ -131,12 +131,13 @@ def run(cfg, features, samples, eps_list, out_dir):
             opts = dict(opts, ADAPTIVE=eps is None, EPS=cfg.CLUSTER.EPS if eps is None else eps)
             labeler = PseudoLabeler(variant_cfg(cfg, opts), samples, os.path.join(out_dir, "runs"))
             labeler._aux = aux
-            labels, info = labeler(features, dist=dist)
+            result = labeler(features, dist=dist)
+            labels = result.labels
             q = {**cluster_summary(labels), **cluster_quality(labels, truth)}
             rows.append({"eps_mode": "adaptive" if eps is None else f"fixed {eps}", "variant": name,
-                         "eps": info["eps"], "P": q["pairwise_precision"], "R": q["pairwise_recall"],
+                         "eps": result.eps, "P": q["pairwise_precision"], "R": q["pairwise_recall"],
                          "F": q["pairwise_f"], "NMI": q["nmi"], "clusters": float(q["num_clusters"]),
-                         "outliers": q["outlier_ratio"], "seconds": info["seconds"]})
+                         "outliers": q["outlier_ratio"], "seconds": result.stats["seconds"]})
             logger.info("%s %s: F %.3f", rows[-1]["eps_mode"], name, rows[-1]["F"])
     return rows, {"tracklets": len(samples), "identities": int(len(np.unique(truth))),
                   "cannot_link_pairs": 0 if aux.cannot_link is None else aux.cannot_link.nnz // 2,

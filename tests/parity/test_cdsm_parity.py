@@ -12,6 +12,7 @@ from unreidusl.cluster.reliability import label_iou, training_list_gate
 from unreidusl.engine import setup_cfg
 from unreidusl.modeling import build_model
 from unreidusl.modeling.memory import build_memory
+from unreidusl.cluster import ClusterResult
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAPER = ["configs/CDSM/market1501.yml", "configs/CDSM/msmt17.yml", "configs/CDSM/dukemtmc.yml"]
@@ -79,7 +80,7 @@ def test_reliability_gate_reads_the_scores_at_the_outlier_free_position():
         torch.manual_seed(0)
         model = build_model(cfg)
         features = F.normalize(torch.randn(8, model.student.feat_dim), dim=1)
-        model.reset_pseudo_labels(features, LABELS, labels_tight=SPLIT, labels_loose=SPLIT)
+        model.reset_pseudo_labels(ClusterResult(LABELS, features=features, labels_tight=SPLIT, labels_loose=SPLIT))
         gates[name] = model.reliable.tolist()
     assert gates["paper"] == [True, True, False, True, True, True, True]
     assert gates["fixed"] == [True, False, True, True, True, True, True]

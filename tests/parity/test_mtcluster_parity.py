@@ -28,6 +28,7 @@ from unreidusl.evaluation.aux_distance import AuxTerms
 from unreidusl.modeling import build_model
 from unreidusl.modeling.backbones.resnet import ResNetTrunk
 from unreidusl.modeling.layers.batch_norm import SplitBatchNorm
+from unreidusl.cluster import ClusterResult
 
 from conftest import ROOT
 
@@ -135,8 +136,8 @@ def _densify(d):
 REFERENCE_KEYS = {
     "MODEL.BACKBONE.STEM_RELU": False, "MODEL.HEADS.FRAME_BN": True,
     "MODEL.LOSSES.RLSCE_MAP": "reference", "MODEL.BN_VIRTUAL_SPLITS": 4,
-    "MODEL.BN_VIRTUAL_STATS": "first", "MUTUAL_TEACH.EMA_CLASSIFIER": True,
-    "MUTUAL_TEACH.EMA_BUFFERS": False, "MUTUAL_TEACH.EMA_STEP": "epoch_x_iters",
+    "MODEL.BN_VIRTUAL_STATS": "first", "MEAN_TEACHER.EMA_CLASSIFIER": True,
+    "MEAN_TEACHER.EMA_BUFFERS": False, "MEAN_TEACHER.EMA_STEP": "epoch_x_iters",
     "CLUSTER.FEATURE": "pre_bn", "CLUSTER.JACCARD_WEIGHTS": "dot", "CLUSTER.K1": 30, "CLUSTER.K2": 6,
     "CLUSTER.ICDBSCAN_ORDER": "reference", "INPUT.CLIP_CONSISTENT": False,
     "SOLVER.SCHED": "ConstantLR", "SOLVER.RESET_OPTIMIZER_EACH_EPOCH": True,
@@ -164,7 +165,9 @@ def test_paper_configs_select_the_reference_behaviour(path):
     for key, value in REFERENCE_KEYS.items():
         assert _get(cfg, key) == value, key
     assert cfg.MODEL.META_ARCHITECTURE == "MTCluster" and cfg.MODEL.BACKBONE.DEPTH == 50
-    assert cfg.MODEL.LOSSES.ID_OPTION == 3 and cfg.DATALOADER.ITERS_CLUSTER_MULTIPLIER == 0.6
+    assert cfg.MODEL.LOSSES.NAME[:2] == ["RestrictedLabelSmoothingCrossEntropy",
+                                         "WeightAdaptiveTripletLoss" if "Duke" in path else "SoftMarginTripletLoss"]
+    assert cfg.DATALOADER.ITERS_CLUSTER_MULTIPLIER == 0.6
 
 
 @pytest.mark.parametrize("paper,fixed", zip(PAPER, FIXED))
@@ -300,12 +303,12 @@ def test_icdbscan_clusterer_keeps_its_constraint_sets_across_calls():
                           [j for s in cl for j in sorted(s)])), shape=(n, n))
     cfg = setup_cfg(PAPER[1], TINY + ["CLUSTER.ICDBSCAN_RELAXED", "0.0", "CLUSTER.MIN_SAMPLES", "3"])
     clusterer = CLUSTERER_REGISTRY.get("ICDBSCAN")(cfg)
-    clusterer.eps = float(np.quantile(d[np.triu_indices(n, 1)], 0.1))
+    eps = float(np.quantile(d[np.triu_indices(n, 1)], 0.1))
     oracle = constraint_sets(csr, n)
     assert [list(s) for s in oracle] == [list(set(sorted(s))) for s in cl]   # ascending insertion
     for _ in range(2):
-        expected = released_icdbscan(d, clusterer.eps, 3, oracle, 0.0)
-        assert np.array_equal(clusterer(d, cannot_link=csr), expected)
+        expected = released_icdbscan(d, eps, 3, oracle, 0.0)
+        assert np.array_equal(clusterer(d, eps=eps, cannot_link=csr).labels, expected)
     assert clusterer.constraint_sets is not None
     assert [list(s) for s in clusterer.constraint_sets] == [list(s) for s in oracle]
 
@@ -317,7 +320,7 @@ def test_classifier_init_and_reference_rlsce_map_from_raw_centroids():
     d = model.student.feat_dim
     feats = torch.from_numpy((rng.normal(size=(40, d)) * rng.uniform(1, 5, (40, 1))).astype(np.float32))
     labels = np.array([i % 7 for i in range(36)] + [-1] * 4)
-    model.reset_pseudo_labels(feats, labels)
+    model.reset_pseudo_labels(ClusterResult(labels, features=feats))
     means = np.stack([feats.numpy()[labels == k].mean(0) for k in range(7)])
     unit = means / np.linalg.norm(means, axis=1, keepdims=True)
     assert np.allclose(model.student_classifier.weight.detach().numpy(), unit, atol=1e-6)
@@ -346,7 +349,7 @@ def test_reference_rlsce_target_is_onehot_xor_map():
 def test_ema_covers_the_classifier_and_not_the_buffers():
     model = _reference_model()
     feats, labels = torch.randn(12, model.student.feat_dim), np.arange(12) % 3
-    model.reset_pseudo_labels(feats, labels)
+    model.reset_pseudo_labels(ClusterResult(labels, features=feats))
     with torch.no_grad():
         model.student_classifier.weight.add_(1.0)
         model.student.neck.running_mean.fill_(5.0)
@@ -460,7 +463,8 @@ def test_one_pseudo_label_round_in_reference_mode(tmp_path):
     cfg = setup_cfg(PAPER[1], opts)
     assert cfg.CLUSTER.ADAPTIVE and cfg.CLUSTER.CCE_LAMBDA == 0.006
     labeler = PseudoLabeler(cfg, samples, str(tmp_path))
-    labels, info = labeler(torch.from_numpy(x))
+    result = labeler(torch.from_numpy(x))
+    labels, info = result.labels, {"eps": result.eps}
     # the oracle: Jaccard on raw features, + 0.006 x same camera, adaptive eps, released ICDBSCAN
     same = np.array([[a.camid == b.camid for b in samples] for a in samples], np.float64)
     d = (released_jaccard(x) + 0.006 * same).astype(np.float32)
@@ -474,7 +478,7 @@ def test_one_pseudo_label_round_in_reference_mode(tmp_path):
     # classifier initialisation and the RLSCE map
     model = _reference_model("MODEL.LOSSES.ID_K", "3")
     feats = torch.from_numpy(np.pad(x, ((0, 0), (0, model.student.feat_dim - 16))))
-    model.reset_pseudo_labels(feats, labels)
+    model.reset_pseudo_labels(ClusterResult(labels, features=feats))
     c = labels.max() + 1
     means = np.stack([feats.numpy()[labels == j].mean(0) for j in range(c)])
     assert np.allclose(model.student_classifier.weight.detach().numpy(),
@@ -506,7 +510,7 @@ def test_one_training_step_in_reference_mode():
     b, t = 8, 2
     clips = torch.randn(b, t, 3, 32, 16)
     targets = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
-    model.reset_pseudo_labels(torch.randn(6, model.student.feat_dim), np.array([0, 0, 0, 1, 1, 1]))
+    model.reset_pseudo_labels(ClusterResult(np.array([0, 0, 0, 1, 1, 1]), features=torch.randn(6, model.student.feat_dim)))
     teacher = copy.deepcopy(model.teacher)
     student = copy.deepcopy(model.student)
     losses = model({"images": clips, "targets": targets})

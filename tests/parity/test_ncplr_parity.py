@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from unreidusl.engine import setup_cfg
 from unreidusl.engine.teacher_hooks import RelabelledOptimizerState
 from unreidusl.modeling import build_model
+from unreidusl.cluster import ClusterResult
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAPER = ["configs/NCPLR/market1501.yml", "configs/NCPLR/market1501_global.yml", "configs/NCPLR/msmt17.yml"]
@@ -67,7 +68,7 @@ def test_neighbour_weights_from_distance_within_the_batch():
     for path, opts, ensembles in ((GLOBAL, (), released), (FIXED, ONE_BRANCH, ours)):
         model = _model(path, *opts)
         torch.manual_seed(0)
-        model.reset_pseudo_labels(F.normalize(torch.randn(3, model.encoder.feat_dim), dim=1), labels, distance=dist)
+        model.reset_pseudo_labels(ClusterResult(labels, features=F.normalize(torch.randn(3, model.encoder.feat_dim), dim=1), distance=dist))
         (soft,) = model.refined_labels([z], torch.tensor([0, 0]), torch.tensor([0, 1]))
         for i, e in enumerate(ensembles):
             assert soft[i].tolist() == pytest.approx((0.1 * onehot + 0.9 * e).tolist(), abs=1e-6), (path, i)
@@ -85,15 +86,17 @@ def _adam_shift(path, *opts):
     model = _model(path, *opts)
     weight = model.classifiers[0].weight
     opt = torch.optim.Adam([weight], lr=0.01)
-    hook = RelabelledOptimizerState()
+    pseudo_labels = SimpleNamespace(rounds=0)
+    hook = RelabelledOptimizerState(pseudo_labels)
     hook.trainer = SimpleNamespace(model=model, optimizer=opt)
     dist = np.full((4, 4), 0.1, dtype=np.float32)
     np.fill_diagonal(dist, 0.0)
     torch.manual_seed(0)
     features = F.normalize(torch.randn(4, model.encoder.feat_dim), dim=1)
     for labels, grad in ((np.array([0, 0, 1, 1]), 1.0), (np.array([0, 1, 2, 2]), -1.0)):
-        model.reset_pseudo_labels(features, labels, distance=dist)
-        hook.before_epoch()                                   # new pseudo-labels: version changed
+        model.reset_pseudo_labels(ClusterResult(labels, features=features, distance=dist))
+        pseudo_labels.rounds += 1
+        hook.before_epoch()                                   # new pseudo-labels: a new round
         before = weight.detach().clone()
         weight.grad = torch.full_like(weight, grad)
         opt.step()
@@ -127,15 +130,14 @@ def test_fixed_rows_classifier_overwrites_the_first_rows_and_cuts_the_logits():
     features = F.normalize(torch.randn(4, model.encoder.feat_dim), dim=1)
     dist = np.full((4, 4), 0.1, dtype=np.float32)
     np.fill_diagonal(dist, 0.0)
-    model.reset_pseudo_labels(features, np.array([0, 0, 1, -1]), distance=dist)
+    model.reset_pseudo_labels(ClusterResult(np.array([0, 0, 1, -1]), features=features, distance=dist))
     assert torch.allclose(weight[0], F.normalize(features[:2].mean(0), dim=0), atol=1e-6)
     assert torch.allclose(weight[1], features[2], atol=1e-6)
     assert torch.equal(weight[2:], init[2:])
     x = torch.randn(5, model.encoder.feat_dim)
     assert torch.allclose(model._class_logits(0, x), x @ weight[:2].t())
     with pytest.raises(ValueError, match="CLASSIFIER_ROWS"):
-        model.reset_pseudo_labels(torch.randn(3001, model.encoder.feat_dim), np.arange(3001),
-                                  distance=np.zeros((3001, 3001), dtype=np.float32))
+        model.reset_pseudo_labels(ClusterResult(np.arange(3001), features=torch.randn(3001, model.encoder.feat_dim), distance=np.zeros((3001, 3001), dtype=np.float32)))
 
 
 def test_kept_moments_need_persistent_rows():

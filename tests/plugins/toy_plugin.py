@@ -7,10 +7,10 @@ import torch.nn.functional as F
 from scipy.sparse.csgraph import connected_components
 from torch import nn
 
-from unreidusl.cluster import CLUSTERER_REGISTRY
+from unreidusl.cluster import CLUSTERER_REGISTRY, Clusterer, ClusterResult
 from unreidusl.config import CfgNode
 from unreidusl.modeling import LOSS_REGISTRY
-from unreidusl.modeling.meta_arch import META_ARCH_REGISTRY, Encoder, EncoderMethod, cluster_centroids
+from unreidusl.modeling.meta_arch import META_ARCH_REGISTRY, Encoder, ReIDMethod, cluster_centroids
 
 
 def add_config(cfg):
@@ -19,25 +19,26 @@ def add_config(cfg):
 
 
 @CLUSTERER_REGISTRY.register()
-class ConnectedComponents:
+class ConnectedComponents(Clusterer):
     """Clusters = connected components of the graph d <= eps; components smaller than MIN_SAMPLES are noise."""
 
+    uses_eps = True
     calls = 0
 
     def __init__(self, cfg):
-        self.eps, self.min_size = cfg.CLUSTER.EPS, cfg.CLUSTER.MIN_SAMPLES
+        self.min_size = cfg.CLUSTER.MIN_SAMPLES
 
-    def __call__(self, dist):
+    def __call__(self, dist, *, eps=None, features=None, cannot_link=None):
         type(self).calls += 1
         dist = sp.csr_matrix(dist) if not sp.issparse(dist) else dist.tocsr()
         graph = dist.copy()
-        graph.data = (graph.data <= self.eps).astype(np.float64) + 1e-9
+        graph.data = (graph.data <= eps).astype(np.float64) + 1e-9
         _, comp = connected_components(graph, directed=False)
         sizes = np.bincount(comp)
         keep = sizes[comp] >= self.min_size
         labels = np.full(len(comp), -1, dtype=np.int64)
         _, labels[keep] = np.unique(comp[keep], return_inverse=True)
-        return labels
+        return ClusterResult(labels, eps=eps)
 
 
 @LOSS_REGISTRY.register()
@@ -56,7 +57,7 @@ class ToySmoothLoss(nn.Module):
 
 
 @META_ARCH_REGISTRY.register()
-class ToyCentroidClassifier(EncoderMethod):
+class ToyCentroidClassifier(ReIDMethod):
     """Cross-entropy of a classifier whose rows are the cluster centroids; no per_sample split."""
 
     def __init__(self, cfg):
@@ -74,6 +75,6 @@ class ToyCentroidClassifier(EncoderMethod):
         return {"toy_ce": F.cross_entropy(logits, batch["targets"].to(self.device))}
 
     @torch.no_grad()
-    def reset_pseudo_labels(self, features, labels, camids=None):
-        self.centroids = F.normalize(cluster_centroids(features, labels), dim=1).to(self.device)
-        self.seen_camids = camids
+    def reset_pseudo_labels(self, result):
+        self.centroids = F.normalize(cluster_centroids(result.features, result.labels), dim=1).to(self.device)
+        self.seen_camids = result.camids

@@ -1,13 +1,15 @@
-"""Registered clusterers.
+"""Registered clusterers, all derived from :class:`Clusterer`.
 
-Interface: ``obj(cfg)`` returns a callable ``cluster(dist) -> labels`` (int64, noise -1).  Optional
-extensions the trainer uses when present:
+A clusterer is built as ``obj(cfg)`` and called as ``obj(dist, *, eps=None, features=None,
+cannot_link=None) -> ClusterResult``; its class attributes declare what it needs, and
+``cluster.pipeline.PseudoLabeler`` passes exactly that:
 
-* ``eps`` attribute: set by the trainer before each call when ``CLUSTER.ADAPTIVE`` is on;
-* ``cluster(dist, cannot_link=CL)``: cannot-link constraints (N x N sparse boolean), passed only
-  when ``CLUSTER.ICDBSCAN_OPTION`` is on;
-* ``input_kind = "features"``: the clusterer takes the N x d features instead of a distance;
-* ``core_``: after a call, the boolean mask of the core samples (given to the model as ``core``).
+* ``input_kind``: ``"distance"`` (``dist`` is the N x N distance) or ``"features"`` (``dist`` is
+  None; the N x d ``features`` are given);
+* ``uses_eps``: a radius ``eps`` is passed (fixed ``CLUSTER.EPS``, adaptive, or scaled by the
+  empty-cluster policy); the result records it;
+* ``needs_features``: a distance-based clusterer that also reads the features (HDC);
+* ``uses_cannot_link``: the TOC cannot-link constraints (N x N sparse boolean) are passed.
 """
 import numpy as np
 import scipy.sparse as sp
@@ -16,30 +18,47 @@ from sklearn.cluster import DBSCAN as _SkDBSCAN
 from .build import CLUSTERER_REGISTRY
 from .dbscan import dbscan_sparse
 from .icdbscan import constraint_sets, icdbscan
+from .result import ClusterResult
+
+__all__ = ["Clusterer", "DBSCAN", "ICDBSCAN", "KMeans", "HDC"]
+
+
+class Clusterer:
+    """Base of the clusterers (module docstring)."""
+
+    input_kind = "distance"
+    uses_eps = False
+    needs_features = False
+    uses_cannot_link = False
+
+    def __call__(self, dist, *, eps=None, features=None, cannot_link=None) -> ClusterResult:
+        raise NotImplementedError
 
 
 @CLUSTERER_REGISTRY.register()
-class DBSCAN:
-    """DBSCAN(eps, min_samples) on a precomputed distance; neighbourhood ``d ≤ eps`` includes the point.
-    ``core_``: the core-sample mask of the last call."""
+class DBSCAN(Clusterer):
+    """DBSCAN(eps, CLUSTER.MIN_SAMPLES) on a precomputed distance; the neighbourhood ``d ≤ eps``
+    includes the point.  The result holds the core-sample mask."""
+
+    uses_eps = True
 
     def __init__(self, cfg) -> None:
-        self.eps, self.min_samples = cfg.CLUSTER.EPS, cfg.CLUSTER.MIN_SAMPLES
-        self.core_ = None
+        self.min_samples = cfg.CLUSTER.MIN_SAMPLES
 
-    def __call__(self, dist) -> np.ndarray:
+    def __call__(self, dist, *, eps=None, features=None, cannot_link=None) -> ClusterResult:
+        eps = float(eps)
         if sp.issparse(dist):
-            labels, self.core_ = dbscan_sparse(dist.tocsr(), self.eps, self.min_samples, return_core=True)
-            return labels
-        model = _SkDBSCAN(eps=self.eps, min_samples=self.min_samples, metric="precomputed")
+            labels, core = dbscan_sparse(dist.tocsr(), eps, self.min_samples, return_core=True)
+            return ClusterResult(labels, eps=eps, core=core)
+        model = _SkDBSCAN(eps=eps, min_samples=self.min_samples, metric="precomputed")
         labels = model.fit_predict(np.asarray(dist)).astype(np.int64)
-        self.core_ = np.zeros(len(labels), dtype=bool)
-        self.core_[model.core_sample_indices_] = True
-        return labels
+        core = np.zeros(len(labels), dtype=bool)
+        core[model.core_sample_indices_] = True
+        return ClusterResult(labels, eps=eps, core=core)
 
 
 @CLUSTERER_REGISTRY.register()
-class ICDBSCAN:
+class ICDBSCAN(Clusterer):
     """DBSCAN with cannot-link sets (AuxUSLReID's TOC in training), see ``icdbscan.py``:
     ``CLUSTER.EPS``, ``CLUSTER.MIN_SAMPLES``, relaxation ``CLUSTER.ICDBSCAN_RELAXED``, growth order
     ``CLUSTER.ICDBSCAN_ORDER``.  In "reference" order the clusterer keeps the constraint sets
@@ -47,24 +66,28 @@ class ICDBSCAN:
     every call relaxes and grows them in place (a resumed run starts again from ``cannot_link``,
     as the released code re-read its file)."""
 
+    uses_eps = True
+    uses_cannot_link = True
+
     def __init__(self, cfg) -> None:
-        self.eps, self.min_samples = cfg.CLUSTER.EPS, cfg.CLUSTER.MIN_SAMPLES
+        self.min_samples = cfg.CLUSTER.MIN_SAMPLES
         self.relaxed = cfg.CLUSTER.ICDBSCAN_RELAXED
         self.order = cfg.CLUSTER.ICDBSCAN_ORDER
         if self.order not in ("fifo", "reference"):
             raise ValueError(f"CLUSTER.ICDBSCAN_ORDER must be 'fifo' or 'reference', got {self.order!r}")
         self.constraint_sets = None
 
-    def __call__(self, dist, cannot_link=None) -> np.ndarray:
+    def __call__(self, dist, *, eps=None, features=None, cannot_link=None) -> ClusterResult:
         if self.order == "reference":
             if self.constraint_sets is None:
                 self.constraint_sets = constraint_sets(cannot_link, dist.shape[0])
             cannot_link = self.constraint_sets
-        return icdbscan(dist, self.eps, self.min_samples, cannot_link, self.relaxed, order=self.order)
+        labels = icdbscan(dist, float(eps), self.min_samples, cannot_link, self.relaxed, order=self.order)
+        return ClusterResult(labels, eps=float(eps))
 
 
 @CLUSTERER_REGISTRY.register()
-class KMeans:
+class KMeans(Clusterer):
     """k-means with K = ``CLUSTER.NUM_CLUSTERS`` on the features (``kmeans.py``); clusters smaller
     than ``CLUSTER.MIN_SAMPLES`` become outliers.  The seed is drawn from numpy's global generator,
     which the trainer seeds per epoch, so runs are reproducible."""
@@ -76,23 +99,23 @@ class KMeans:
         self.k, self.iters, self.backend = c.NUM_CLUSTERS, c.KMEANS_ITERS, c.KMEANS_BACKEND
         self.normalize, self.min_size = c.KMEANS_NORMALIZE, c.MIN_SAMPLES
 
-    def __call__(self, features) -> np.ndarray:
+    def __call__(self, dist=None, *, eps=None, features=None, cannot_link=None) -> ClusterResult:
         from .kmeans import filter_small, kmeans  # noqa: PLC0415 - torch only when k-means runs
 
         seed = int(np.random.randint(0, 2 ** 31 - 1))
         labels, _ = kmeans(features, self.k, self.iters, seed, self.backend,
                            normalize=self.normalize)
-        return filter_small(labels, self.min_size)
+        return ClusterResult(filter_small(labels, self.min_size))
 
 
 @CLUSTERER_REGISTRY.register()
-class HDC:
+class HDC(Clusterer):
     """3C's Harmonic Discrepancy Clustering (``hdc.py``) with K = ``CLUSTER.NUM_CLUSTERS`` on the
     distance (1 - exp(-D)) and the features, options under ``CLUSTER.HDC``.  Returned labels: the
     full assignment, or with ``HDC.OUTLIER`` the assignment minus the peripheral samples (-1);
     then clusters with fewer than ``CLUSTER.MIN_SAMPLES`` members become -1.  With
-    ``HDC.CENTROIDS`` and without ``HDC.OUTLIER``, ``centroid_labels`` (the kept labels minus the
-    peripheral samples) tells the pipeline to initialise the memory from the core members only.
+    ``HDC.CENTROIDS`` and without ``HDC.OUTLIER``, the result's ``centroid_labels`` (the kept labels
+    minus the peripheral samples) tell the model to initialise the memory from the core members only.
     Seeded from numpy's global generator (seeded per epoch by the trainer); runs on CUDA when
     ``MODEL.DEVICE`` allows it."""
 
@@ -106,10 +129,8 @@ class HDC:
                             distance=h.DISTANCE, alpha=h.EULER_ALPHA, confidence_scale=h.CONFIDENCE_SCALE,
                             n_sigma=h.N_SIGMA, threshold=h.THRESHOLD if h.THRESHOLD > 0 else None,
                             normalize=h.NORMALIZE, protect=h.PROTECT)
-        self.centroid_labels = None
-        self.iterations = 0
 
-    def __call__(self, dist, features=None) -> np.ndarray:
+    def __call__(self, dist, *, eps=None, features=None, cannot_link=None) -> ClusterResult:
         import torch  # noqa: PLC0415 - torch only when HDC runs
 
         from .hdc import hdc  # noqa: PLC0415
@@ -121,8 +142,7 @@ class HDC:
         device = "cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name)
         gen = torch.Generator().manual_seed(int(np.random.randint(0, 2 ** 31 - 1)))
         result = hdc(features, dist, self.k, generator=gen, device=device, **self.options)
-        self.iterations = result.iterations
         labels = np.where(result.peripheral, -1, result.labels) if self.outlier else result.labels
         labels = filter_small(labels, self.min_size)
-        self.centroid_labels = np.where(result.peripheral, -1, labels) if self.use_core_centroids else None
-        return labels
+        core = np.where(result.peripheral, -1, labels) if self.use_core_centroids else None
+        return ClusterResult(labels, centroid_labels=core, stats={"hdc_iterations": result.iterations})

@@ -25,32 +25,44 @@ def knn_device(model_device: str):
     return model_device
 
 
+class Distance:
+    """Base of the clustering distances: built as ``obj(cfg)``, called as ``obj(features, *,
+    max_dist=None)``.  ``prunable``: the result is sparse and, given ``max_dist``, may drop the pairs
+    farther than it (they count as far apart: unstored = 1)."""
+
+    prunable = False
+
+    def __call__(self, features, *, max_dist=None):
+        raise NotImplementedError
+
+
 @DISTANCE_REGISTRY.register()
-class JaccardDistance:
-    """k-reciprocal Jaccard distance (spec cluster-contrast-ise-ncplr.md §1.4), sparse."""
+class JaccardDistance(Distance):
+    """k-reciprocal Jaccard distance (docs/clustering.md), sparse."""
+
+    prunable = True
 
     def __init__(self, cfg) -> None:
         self.k1, self.k2, self.backend = cfg.CLUSTER.K1, cfg.CLUSTER.K2, cfg.CLUSTER.KNN_BACKEND
         self.model_device = cfg.MODEL.DEVICE
-        # CLUSTER.K1_INCLUDES_SELF False: self + k1 neighbours (3C's variant, spec 3c-cdsm.md A.5)
+        # CLUSTER.K1_INCLUDES_SELF False: self + k1 neighbours (3C's variant)
         self.search_k = None if cfg.CLUSTER.K1_INCLUDES_SELF else self.k1 + 1
         # CLUSTER.JACCARD_WEIGHTS: softmax(−||x_i − x_j||²) or the original softmax(−(2 − 2<x_i, x_j>))
         self.encode_dist = cfg.CLUSTER.JACCARD_WEIGHTS
         if self.encode_dist not in ("sqeuclidean", "dot"):
             raise ValueError(f"CLUSTER.JACCARD_WEIGHTS must be 'sqeuclidean' or 'dot', got "
                              f"{self.encode_dist!r}")
-        # When set, only pairs with D <= max_dist are stored (the rest count as far apart).
-        self.max_dist = None
 
-    def __call__(self, features: torch.Tensor) -> sp.csr_matrix:
+    def __call__(self, features: torch.Tensor, *, max_dist=None) -> sp.csr_matrix:
+        """With ``max_dist``, only pairs with D <= max_dist are stored (the rest count as far apart)."""
         return jaccard_distance(features, k1=self.k1, k2=self.k2, knn_backend=self.backend,
                                 device=knn_device(self.model_device), search_k=self.search_k,
-                                encode_dist=self.encode_dist, max_dist=self.max_dist)
+                                encode_dist=self.encode_dist, max_dist=max_dist)
 
 
 @DISTANCE_REGISTRY.register()
-class MixedJaccardDistance:
-    """GL-NCPLR's clustering distance (spec cluster-contrast-ise-ncplr.md §3.3), sparse:
+class MixedJaccardDistance(Distance):
+    """GL-NCPLR's clustering distance (docs/clustering.md), sparse:
 
         D_mix = (1 − P·λ1)·J_0 + λ1·Σ_{k=1..P} J_k
 
@@ -60,6 +72,8 @@ class MixedJaccardDistance:
     With ``max_dist`` set, J_b is pruned at max_dist / w_b: a pair beyond it has D_mix > max_dist
     whatever the other branches say, so the result below max_dist is exact."""
 
+    prunable = True
+
     def __init__(self, cfg) -> None:
         self.jaccard = JaccardDistance(cfg)
         self.branches = 1 + cfg.MODEL.HEADS.NUM_PARTS
@@ -68,9 +82,8 @@ class MixedJaccardDistance:
         if min(self.weights) < 0:
             raise ValueError(f"CLUSTER.PART_WEIGHT={lam} makes the global weight 1 − P·λ1 negative "
                              f"(P = MODEL.HEADS.NUM_PARTS = {self.branches - 1}); use λ1 <= 1/P")
-        self.max_dist = None
 
-    def __call__(self, features) -> sp.csr_matrix:
+    def __call__(self, features, *, max_dist=None) -> sp.csr_matrix:
         n, width = features.shape
         if width % self.branches:
             raise ValueError(f"MixedJaccardDistance expects {self.branches} branch features side by side "
@@ -81,15 +94,15 @@ class MixedJaccardDistance:
         for b, w in enumerate(self.weights):
             if w == 0:
                 continue
-            self.jaccard.max_dist = None if self.max_dist is None or self.max_dist >= w else self.max_dist / w
-            jac = self.jaccard(features[:, b * d:(b + 1) * d])
+            branch_max = None if max_dist is None or max_dist >= w else max_dist / w
+            jac = self.jaccard(features[:, b * d:(b + 1) * d], max_dist=branch_max)
             jac.data = w * (1.0 - jac.data.astype(np.float64))
             similarity = similarity + jac
         pairs = similarity.tocoo()
         dist = np.clip(1.0 - pairs.data, 0.0, None)
         keep = pairs.row != pairs.col
-        if self.max_dist is not None:
-            keep &= dist <= self.max_dist
+        if max_dist is not None:
+            keep &= dist <= max_dist
         diag = np.arange(n)                              # D_ii = 0, stored explicitly
         out = sp.csr_matrix((np.concatenate([dist[keep], np.zeros(n)]).astype(np.float32),
                              (np.concatenate([pairs.row[keep], diag]), np.concatenate([pairs.col[keep], diag]))),
@@ -99,13 +112,13 @@ class MixedJaccardDistance:
 
 
 @DISTANCE_REGISTRY.register()
-class EuclideanDistance:
+class EuclideanDistance(Distance):
     """Dense Euclidean distance ||x_i − x_j|| (for small N or unit tests)."""
 
     def __init__(self, cfg=None) -> None:
         pass
 
-    def __call__(self, features: torch.Tensor) -> np.ndarray:
+    def __call__(self, features: torch.Tensor, *, max_dist=None) -> np.ndarray:
         import torch  # noqa: PLC0415
 
         x = torch.as_tensor(features, dtype=torch.float32)

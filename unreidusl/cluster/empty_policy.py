@@ -34,8 +34,8 @@ def _problem(labels: np.ndarray) -> str:
 
 
 class EmptyClusterPolicy:
-    """``labels, info = EmptyClusterPolicy(cfg)(labeler, features, previous_labels)`` (module docstring);
-    ``labeler`` is a ``pipeline.PseudoLabeler``."""
+    """``result = EmptyClusterPolicy(cfg)(labeler, features, previous_labels)`` (module docstring):
+    a ``ClusterResult``; ``labeler`` is a ``pipeline.PseudoLabeler``."""
 
     def __init__(self, cfg) -> None:
         c = cfg.CLUSTER
@@ -48,16 +48,17 @@ class EmptyClusterPolicy:
         self.factor, self.retries = float(c.EMPTY_EPS_FACTOR), int(c.EMPTY_MAX_RETRIES)
 
     def __call__(self, labeler, features, previous: Optional[np.ndarray]):
-        labels, info = labeler(features)
-        problem = _problem(labels)
+        result = labeler(features)
+        problem = _problem(result.labels)
         if not problem:
-            return labels, info
-        eps = info.get("eps")
+            return result
+        eps = result.eps
         what = (f"{type(labeler.clusterer).__name__} {problem} "
                 f"(eps={'n/a' if eps is None else f'{eps:.4g}'}, CLUSTER.MIN_SAMPLES={self.min_samples})")
         if self.policy == "keep" and previous is not None:
             logger.warning("%s: training on the previous pseudo-labels (CLUSTER.EMPTY_POLICY keep)", what)
-            return previous, info
+            return result.replace(labels=previous, core=None, centroid_labels=None, labels_tight=None,
+                                  labels_loose=None)
         if self.policy == "relax" and eps is not None:
             return self._relax(labeler, features, what, "outliers" in problem, [eps])
         name = type(labeler.clusterer).__name__
@@ -73,16 +74,12 @@ class EmptyClusterPolicy:
 
     def _relax(self, labeler, features, what: str, widen: bool, tried: list):
         for k in range(1, self.retries + 1):
-            labeler.eps_scale = self.factor ** (k if widen else -k)
-            try:
-                labels, info = labeler(features)
-            finally:
-                labeler.eps_scale = 1.0
-            tried.append(info["eps"])
-            if not _problem(labels):
+            result = labeler(features, eps_scale=self.factor ** (k if widen else -k))
+            tried.append(result.eps)
+            if not _problem(result.labels):
                 logger.warning("%s: re-clustered with eps %.4g (CLUSTER.EMPTY_POLICY relax)", what,
-                               info["eps"])
-                return labels, info
+                               result.eps)
+                return result
         raise PseudoLabelError(
             f"{what}; CLUSTER.EMPTY_POLICY relax tried eps {', '.join(f'{e:.4g}' for e in tried)} without "
             f"a usable clustering. Raise CLUSTER.EMPTY_MAX_RETRIES or EMPTY_EPS_FACTOR, or fix CLUSTER.EPS "

@@ -1,4 +1,5 @@
-"""Features -> pseudo-labels with the ``CLUSTER`` options of AuxUSLReID (spec auxuslreid.md §4.3-4.6).
+"""Features -> pseudo-labels (a :class:`~unreidusl.cluster.result.ClusterResult`) with the
+``CLUSTER`` options, AuxUSLReID's auxiliary terms included (docs/clustering.md).
 
 For N training tracklets with features X, :class:`PseudoLabeler` computes, in this order:
 
@@ -10,9 +11,11 @@ For N training tracklets with features X, :class:`PseudoLabeler` computes, in th
    identity: ``i < j`` with ``D_ij <= eps`` after SCP, minus the cannot-linked pairs (eps = the
    frozen adaptive value, else a fresh adaptive value on the SCP distance, else ``CLUSTER.EPS``);
 4. eps = ``CLUSTER.EPS`` or, with ``CLUSTER.ADAPTIVE``, the adaptive value (``eps.py``: rho =
-   ``ADAPTIVE_RHO``; frozen after the first clustering when ``EPS_FROZEN``);
-5. the clusterer; with ``CLUSTER.ICDBSCAN_OPTION`` it gets the TOC cannot-links (``DBSCAN`` is then
-   replaced by ``ICDBSCAN``);
+   ``ADAPTIVE_RHO``; frozen after the first clustering when ``EPS_FROZEN``), times the ``eps_scale``
+   of the call (the empty-cluster policy's retries), for clusterers that declare ``uses_eps``;
+5. the clusterer, called with what it declares (``clusterers.Clusterer``); with
+   ``CLUSTER.ICDBSCAN_OPTION`` it gets the TOC cannot-links (``DBSCAN`` is then replaced by
+   ``ICDBSCAN``);
 6. must-link (``CLUSTER.MUST_LINK``): the chunks of one tracklet (samples whose first frames share
    a folder and a camera, in a video dataset) take the majority label of their non-outlier chunks
    (ties: the smaller label); chunks of a tracklet that is all outliers stay outliers.
@@ -31,6 +34,7 @@ import numpy as np
 
 from .aux_info import load_train_aux, mine_train_aux, save_aux
 from .build import CLUSTERER_REGISTRY, build_clusterer, build_distance
+from .result import ClusterResult
 from .distances import apply_aux_terms
 from .eps import AdaptiveEps, adaptive_eps
 from .icdbscan import eps_graph, pair_values
@@ -79,8 +83,8 @@ def apply_must_link(labels, groups) -> np.ndarray:
 
 
 class PseudoLabeler:
-    """``labels, info = PseudoLabeler(cfg, samples, output_dir)(features)`` (module docstring);
-    ``info`` holds ``seconds``, and for distance-based clusterers ``eps`` and the step-1 ``distance``."""
+    """``result = PseudoLabeler(cfg, samples, output_dir)(features)``: a ``ClusterResult`` (module
+    docstring) with, for distance-based clusterers, the step-1 ``distance``."""
 
     def __init__(self, cfg, samples, output_dir: str = "") -> None:
         self.cfg, self.samples, self.output_dir = cfg, list(samples), output_dir
@@ -89,28 +93,25 @@ class PseudoLabeler:
             self.clusterer = CLUSTERER_REGISTRY.get("ICDBSCAN")(cfg)
         else:
             self.clusterer = build_clusterer(cfg)
-        self.on_features = getattr(self.clusterer, "input_kind", "distance") == "features"
-        if self.on_features and (c.CCE_OPTION or c.STR_OPTION or c.ICDBSCAN_OPTION or c.ADAPTIVE):
+        on_features = self.clusterer.input_kind == "features"
+        if on_features and (c.CCE_OPTION or c.STR_OPTION or c.ICDBSCAN_OPTION or c.ADAPTIVE):
             raise ValueError(f"CLUSTER.NAME={c.NAME} clusters the features; CCE_OPTION, STR_OPTION, "
                              f"ICDBSCAN_OPTION and ADAPTIVE need a distance-based clusterer")
-        if c.ADAPTIVE and not hasattr(self.clusterer, "eps"):
+        if c.ADAPTIVE and not self.clusterer.uses_eps:
             raise ValueError(f"CLUSTER.ADAPTIVE sets the clusterer's eps, but {c.NAME} has none")
-        if c.RELIABILITY_EPS_GAP > 0 and not hasattr(self.clusterer, "eps"):
+        if c.RELIABILITY_EPS_GAP > 0 and not self.clusterer.uses_eps:
             raise ValueError(f"CLUSTER.RELIABILITY_EPS_GAP re-clusters at eps ± gap, but {c.NAME} has no eps; "
                              f"set it to 0 or use DBSCAN")
-        # 3C's clustering warm-up (spec 3c-cdsm.md A.7): CLUSTER.WARMUP_NAME before epoch
-        # CLUSTER.WARMUP_EPOCHS, CLUSTER.NAME from then on (``set_epoch`` switches)
+        # 3C's clustering warm-up: CLUSTER.WARMUP_NAME before epoch CLUSTER.WARMUP_EPOCHS,
+        # CLUSTER.NAME from then on (``set_epoch`` switches)
         self.main_clusterer = self.clusterer
         self.warmup_clusterer = CLUSTERER_REGISTRY.get(c.WARMUP_NAME)(cfg) if c.WARMUP_EPOCHS > 0 else None
-        needs_distance = not self.on_features or (
-            self.warmup_clusterer is not None
-            and getattr(self.warmup_clusterer, "input_kind", "distance") != "features")
+        needs_distance = not on_features or (
+            self.warmup_clusterer is not None and self.warmup_clusterer.input_kind != "features")
         self.distance = build_distance(cfg) if needs_distance else None
         self.eps = AdaptiveEps(c.ADAPTIVE_RHO, c.EPS_FROZEN) if c.ADAPTIVE else None
         self.groups = tracklet_groups(self.samples) if c.MUST_LINK else None
         self.transit = None
-        # eps multiplier of one re-clustering (CLUSTER.EMPTY_POLICY "relax", empty_policy.py)
-        self.eps_scale = 1.0
         self._aux = None
 
     @property
@@ -138,6 +139,7 @@ class PseudoLabeler:
         return self._aux
 
     def _pair_eps(self, dist) -> float:
+        """The eps of the STS estimator's same-identity pairs (module docstring, step 3)."""
         c = self.cfg.CLUSTER
         if self.eps is None:
             return float(c.EPS)
@@ -149,25 +151,21 @@ class PseudoLabeler:
         """Select the warm-up clusterer for epochs < CLUSTER.WARMUP_EPOCHS, else CLUSTER.NAME."""
         warm = self.warmup_clusterer is not None and epoch < self.cfg.CLUSTER.WARMUP_EPOCHS
         self.clusterer = self.warmup_clusterer if warm else self.main_clusterer
-        self.on_features = getattr(self.clusterer, "input_kind", "distance") == "features"
 
-    def _prune_distance(self) -> None:
-        """When eps is known before the distance is computed (fixed, or frozen adaptive), let the
-        distance store only the pairs that can matter. Exact: SCP and STS only increase distances
-        (λ ≥ 0), and ICDBSCAN's relaxation looks at most |RELAXED|·eps far."""
-        if not hasattr(self.distance, "max_dist"):
-            return
-        if not hasattr(self.clusterer, "eps"):                # e.g. HDC reads every distance < 1
-            self.distance.max_dist = None
-            return
+    def _max_dist(self, eps_scale: float):
+        """When eps is known before the distance is computed (fixed, or frozen adaptive), the
+        distance need store only the pairs that can matter (None: every pair below 1). Exact: SCP
+        and STS only increase distances (λ ≥ 0), and ICDBSCAN's relaxation looks at most
+        |RELAXED|·eps far."""
+        if not self.distance.prunable or not self.clusterer.uses_eps:   # e.g. HDC reads every D < 1
+            return None
         c = self.cfg.CLUSTER
         if self.eps is None:
             eps = float(c.EPS)
         else:
             eps = self.eps.value if self.eps.frozen else None
         reach = max(1.0, abs(c.ICDBSCAN_RELAXED)) if c.ICDBSCAN_OPTION else 1.0
-        self.distance.max_dist = None if eps is None else (eps * max(1.0, self.eps_scale)
-                                                           + c.RELIABILITY_EPS_GAP) * reach
+        return None if eps is None else (eps * max(1.0, eps_scale) + c.RELIABILITY_EPS_GAP) * reach
 
     def estimate_transit(self, dist) -> TransitModel:
         """STS model from the eps-neighbour pairs of ``dist`` that are not cannot-linked."""
@@ -186,30 +184,18 @@ class PseudoLabeler:
             self.transit.save(os.path.join(self.output_dir, "aux", "transit.npz"))
         return self.transit
 
-    def _gap_labels(self, dist, kwargs):
-        """Labellings at eps − gap and eps + gap on the same distance (``CLUSTER.RELIABILITY_EPS_GAP``)."""
-        eps, gap = self.clusterer.eps, self.cfg.CLUSTER.RELIABILITY_EPS_GAP
-        out = []
-        try:
-            for value in (eps - gap, eps + gap):
-                self.clusterer.eps = value
-                out.append(np.asarray(self.clusterer(dist, **kwargs), dtype=np.int64))
-        finally:
-            self.clusterer.eps = eps
-        return out
-
-    def __call__(self, features, dist=None):
-        """``(labels, info)``; ``dist`` = a precomputed step-1 distance (then ``features`` is
-        only used by feature clusterers), e.g. to compare options on one distance."""
-        c = self.cfg.CLUSTER
-        info, start = {}, time.perf_counter()
-        if self.on_features:
-            labels = np.asarray(self.clusterer(features), dtype=np.int64)
+    def __call__(self, features, dist=None, eps_scale: float = 1.0) -> ClusterResult:
+        """The clustering of ``features``; ``dist`` = a precomputed step-1 distance (then
+        ``features`` is only used by feature clusterers), e.g. to compare options on one distance;
+        ``eps_scale`` multiplies this call's eps (the empty-cluster policy's retries)."""
+        c, clusterer = self.cfg.CLUSTER, self.clusterer
+        start = time.perf_counter()
+        if clusterer.input_kind == "features":
+            result = clusterer(None, features=features)
         else:
             if dist is None:
-                self._prune_distance()
-                dist = self.distance(features)
-            info["distance"] = dist  # step 1's distance, e.g. for NCPLR's neighbour graph
+                dist = self.distance(features, max_dist=self._max_dist(eps_scale))
+            step1 = dist  # e.g. for NCPLR's neighbour graph
             if c.CCE_OPTION:
                 dist = apply_aux_terms(dist, same_camera=self.aux.same_camera,
                                        cce_lambda=c.CCE_LAMBDA)
@@ -220,26 +206,23 @@ class PseudoLabeler:
                     plaus = lambda r, cc: model.pairs(meta, r, meta, cc)  # noqa: E731
                 dist = apply_aux_terms(dist, plausibility=plaus, str_lambda=c.STR_LAMBDA,
                                        str_gamma=c.STR_GAMMA)
-            if self.eps is not None:
-                self.clusterer.eps = self.eps(dist) * self.eps_scale
-            elif hasattr(self.clusterer, "eps"):
-                self.clusterer.eps = float(c.EPS) * self.eps_scale
-            kwargs = {"cannot_link": self.aux.cannot_link} if c.ICDBSCAN_OPTION else {}
-            if getattr(self.clusterer, "needs_features", False):
+            kwargs = {}
+            if clusterer.uses_eps:
+                kwargs["eps"] = (self.eps(dist) if self.eps is not None else float(c.EPS)) * eps_scale
+            if clusterer.uses_cannot_link and c.ICDBSCAN_OPTION:
+                kwargs["cannot_link"] = self.aux.cannot_link
+            if clusterer.needs_features:
                 kwargs["features"] = features
-            labels = np.asarray(self.clusterer(dist, **kwargs), dtype=np.int64)
-            if getattr(self.clusterer, "core_", None) is not None:
-                info["core"] = self.clusterer.core_
+            result = clusterer(dist, **kwargs).replace(distance=step1)
             if c.RELIABILITY_EPS_GAP > 0:
-                info["labels_tight"], info["labels_loose"] = self._gap_labels(dist, kwargs)
-            if hasattr(self.clusterer, "eps"):
-                info["eps"] = float(self.clusterer.eps)
-            if getattr(self.clusterer, "centroid_labels", None) is not None:
-                info["centroid_labels"] = self.clusterer.centroid_labels
+                gap = c.RELIABILITY_EPS_GAP
+                tight = clusterer(dist, **dict(kwargs, eps=kwargs["eps"] - gap)).labels
+                loose = clusterer(dist, **dict(kwargs, eps=kwargs["eps"] + gap)).labels
+                result = result.replace(labels_tight=tight, labels_loose=loose)
         if self.groups is not None:
-            labels = apply_must_link(labels, self.groups)
-        info["seconds"] = time.perf_counter() - start
-        return labels, info
+            result = result.replace(labels=apply_must_link(result.labels, self.groups))
+        result.stats["seconds"] = time.perf_counter() - start
+        return result
 
     def state_dict(self) -> dict:
         return {} if self.eps is None else self.eps.state_dict()

@@ -7,9 +7,12 @@ reference (or have none here): they are accepted and a warning says why they are
 import logging
 from typing import Any, Callable, Dict, List, Tuple
 
+from yacs.config import CfgNode as _YacsCfgNode
+
 logger = logging.getLogger(__name__)
 
 RENAMED: Dict[str, str] = {
+    "MUTUAL_TEACH.ALPHA": "MEAN_TEACHER.ALPHA",
     "INPUT.DO_FLIP": "INPUT.FLIP.ENABLED",
     "INPUT.FLIP_PROB": "INPUT.FLIP.PROB",
     "INPUT.DO_PAD": "INPUT.PADDING.ENABLED",
@@ -93,12 +96,58 @@ TRANSLATED: Dict[str, Callable[[Any], Dict[str, Any]]] = {
 }
 
 
-def translate_legacy_keys(flat: Dict[str, Any], source: str) -> Tuple[Dict[str, Any], List[str]]:
+# MTCluster's loss set in AuxUSLReID's keys: four slots (identity loss, triplet, soft CE, soft
+# triplet) weighted 1 − w_ce, 1 − w_tri, w_ce, w_tri. ID_OPTION / TRI_OPTION choose the first two,
+# CE_SOFT_WRIGHT (w_ce) / TRI_SOFT_WRIGHT (w_tri) the weights; the defaults are ID_OPTION 3,
+# TRI_OPTION 2, w_ce 0.5, w_tri 0.8.
+ID_LOSSES = {1: "CrossEntropyLoss", 2: "LabelSmoothingCrossEntropy", 3: "RestrictedLabelSmoothingCrossEntropy"}
+TRI_LOSSES = {1: "SoftMarginTripletLoss", 2: "WeightAdaptiveTripletLoss"}
+MEAN_TEACHER_LOSSES = (("RestrictedLabelSmoothingCrossEntropy", 1 - 0.5), ("WeightAdaptiveTripletLoss", 1 - 0.8),
+                       ("SoftCrossEntropyLoss", 0.5), ("SoftTripletLoss", 0.8))
+LOSS_OPTIONS = ("MODEL.LOSSES.ID_OPTION", "MODEL.LOSSES.TRI_OPTION", "MUTUAL_TEACH.CE_SOFT_WRIGHT",
+                "MUTUAL_TEACH.TRI_SOFT_WRIGHT")
+
+
+def _mean_teacher_loss_set(options: Dict[str, Any], names: List[str], weights: List[float],
+                           source: str) -> Dict[str, Any]:
+    """MODEL.LOSSES.NAME / WEIGHTS from the AuxUSLReID loss keys in ``options``, applied to the
+    current four-slot set ``names`` / ``weights`` (the defaults when the current set is not one)."""
+    if len(names) == 4 and names[2:] == ["SoftCrossEntropyLoss", "SoftTripletLoss"]:
+        names, weights = list(names), list(weights) or [1.0] * 4
+    else:
+        names = [n for n, _ in MEAN_TEACHER_LOSSES]
+        weights = [w for _, w in MEAN_TEACHER_LOSSES]
+    for key, value in options.items():
+        if isinstance(value, str):                          # a command-line value
+            value = _YacsCfgNode._decode_cfg_value(value)
+        table = ID_LOSSES if key.endswith("ID_OPTION") else TRI_LOSSES if key.endswith("TRI_OPTION") else None
+        if table is not None:
+            if value not in table:
+                from .config import ConfigError
+
+                raise ConfigError(f"{key}: value {value!r} (from {source}) is not supported; use one of "
+                                  f"{sorted(table)}")
+            names[0 if table is ID_LOSSES else 1] = table[value]
+        else:
+            slot = 0 if key.endswith("CE_SOFT_WRIGHT") else 1
+            weights[slot], weights[slot + 2] = 1 - float(value), float(value)
+    return {"MODEL.LOSSES.NAME": names, "MODEL.LOSSES.WEIGHTS": weights}
+
+
+def translate_legacy_keys(flat: Dict[str, Any], source: str, current_losses=((), ())
+                          ) -> Tuple[Dict[str, Any], List[str]]:
     """Return ``flat`` (dotted key → value) with AuxUSLReID keys translated, and the warnings given.
-    Keys unknown to both schemas pass through unchanged (validation reports them later)."""
+    Keys unknown to both schemas pass through unchanged (validation reports them later).
+    ``current_losses``: the config's MODEL.LOSSES.NAME and WEIGHTS before this merge, which the
+    loss keys (``LOSS_OPTIONS``) edit."""
     out: Dict[str, Any] = {}
     warnings: List[str] = []
+    options = {k: flat[k] for k in LOSS_OPTIONS if k in flat}
+    if options:
+        out.update(_mean_teacher_loss_set(options, list(current_losses[0]), list(current_losses[1]), source))
     for key, value in flat.items():
+        if key in options:
+            continue
         if key in DEAD:
             warnings.append(f"{key} (from {source}) is ignored: {DEAD[key]}.")
         elif key in RENAMED:

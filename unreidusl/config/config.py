@@ -105,7 +105,8 @@ class CfgNode(_YacsCfgNode):
         defaults = _flatten(_to_dict(self))
         groups = {k.rsplit(".", 1)[0] for k in defaults if "." in k}
         flat = _flatten(data)
-        legacy, _ = translate_legacy_keys({k: v for k, v in flat.items() if k not in defaults}, source)
+        legacy, _ = translate_legacy_keys({k: v for k, v in flat.items() if k not in defaults}, source,
+                                          (self.MODEL.LOSSES.NAME, self.MODEL.LOSSES.WEIGHTS))
         # a key in unreidusl's own name wins over a translated AuxUSLReID key that sets the same one
         # (e.g. SOLVER.SCHED over OPTIM.SCHED), wherever each comes from in a _BASE_ chain
         flat = {**legacy, **{k: v for k, v in flat.items() if k in defaults}}

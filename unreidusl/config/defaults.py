@@ -75,8 +75,9 @@ _C.MODEL.MEMORY.UPDATE = "momentum"
 _C.MODEL.MEMORY.CHD_SINGLETON = "cluster"
 
 _C.MODEL.LOSSES = CN()
-# Names in the LOSS registry, summed with the weights in WEIGHTS (default weight 1.0 each).
-_C.MODEL.LOSSES.NAME = ["ClusterContrastLoss"]
+# Names in the LOSS registry, summed with the weights in WEIGHTS (default weight 1.0 each), for every
+# method; empty: the method's own default set (docs/meta_arch.md lists each method's).
+_C.MODEL.LOSSES.NAME = []
 _C.MODEL.LOSSES.WEIGHTS = []
 # Label smoothing ε of LabelSmoothingCrossEntropy and RLSCE.
 _C.MODEL.LOSSES.CE = CN()
@@ -86,11 +87,10 @@ _C.MODEL.LOSSES.CE.EPSILON = 0.1
 # spec E.1.10).
 _C.MODEL.LOSSES.CIE = CN()
 _C.MODEL.LOSSES.CIE.SCOPE = "batch"
-# MTCluster's loss choice with AuxUSLReID's keys: ID_OPTION 1 CE, 2 LSCE, 3 RLSCE (ID_K nearest
-# clusters); TRI_OPTION 1 soft-margin batch-hard triplet, 2 WATL (TRI_MARGIN, TRI_LAMBDA).
-_C.MODEL.LOSSES.ID_OPTION = 3
+# RLSCE: the ID_K nearest clusters share the smoothing mass (AuxUSLReID's key name). The AuxUSLReID
+# keys ID_OPTION / TRI_OPTION (and MUTUAL_TEACH.*_SOFT_WRIGHT) are translated into NAME / WEIGHTS.
 _C.MODEL.LOSSES.ID_K = 60
-_C.MODEL.LOSSES.TRI_OPTION = 2
+# WeightAdaptiveTripletLoss (WATL): margin m and λ of its weight exp(λ·t).
 _C.MODEL.LOSSES.TRI_MARGIN = 0.5
 _C.MODEL.LOSSES.TRI_LAMBDA = -0.01
 # RLSCE's neighbour map. "nearest_others": the ID_K clusters nearest to each by the Jaccard distance
@@ -181,25 +181,21 @@ _C.MODEL.NCPLR.KL_TEMP = 5.0
 # λ2: weight of each part branch in both the contrastive and the refinement loss; the global branch
 # weighs 1 − λ2 (--lambda2 0.2).
 _C.MODEL.NCPLR.PART_LOSS_WEIGHT = 0.2
-# Weight of the refinement loss L_ref added to the contrastive loss (--refineloss-weight 1.0).
-_C.MODEL.NCPLR.REFINE_WEIGHT = 1.0
 
-# Mean teacher (MTCluster). L = (1−w_ce)·L_id + (1−w_tri)·L_tri + w_ce·L_softCE + w_tri·L_softTri;
-# the teacher follows θ_t ← α_g·θ_t + (1−α_g)·θ_s with α_g = min(1 − 1/(g+1), ALPHA), g = global step.
-# (The key names keep AuxUSLReID's spelling "WRIGHT".)
-_C.MUTUAL_TEACH = CN()
-_C.MUTUAL_TEACH.CE_SOFT_WRIGHT = 0.5
-_C.MUTUAL_TEACH.TRI_SOFT_WRIGHT = 0.8
-_C.MUTUAL_TEACH.ALPHA = 0.999
+# Mean teacher (MTCluster, CDSM): the teacher follows θ_t ← α_g·θ_t + (1−α_g)·θ_s after every step,
+# α_g = min(1 − 1/(g+1), ALPHA). (AuxUSLReID's MUTUAL_TEACH.* keys are accepted: ALPHA is renamed,
+# CE_SOFT_WRIGHT / TRI_SOFT_WRIGHT become the weights of MTCluster's losses in MODEL.LOSSES.WEIGHTS.)
+_C.MEAN_TEACHER = CN()
+_C.MEAN_TEACHER.ALPHA = 0.999
 # Also average the BN running statistics (buffers); AuxUSLReID averaged parameters only.
-_C.MUTUAL_TEACH.EMA_BUFFERS = True
+_C.MEAN_TEACHER.EMA_BUFFERS = True
 # The teacher's classifier follows the student's by the same EMA (AuxUSLReID's released code averages
 # every teacher parameter); False: it keeps its centroid initialisation for the whole epoch.
-_C.MUTUAL_TEACH.EMA_CLASSIFIER = False
+_C.MEAN_TEACHER.EMA_CLASSIFIER = False
 # Step count g in α_g: "global" (optimiser steps so far) or "epoch_x_iters" (epoch × iterations of
 # the current epoch + step in the epoch, AuxUSLReID's count; they differ when the iterations per
 # epoch change, and only while α_g < ALPHA).
-_C.MUTUAL_TEACH.EMA_STEP = "global"
+_C.MEAN_TEACHER.EMA_STEP = "global"
 
 # ---------------------------------------------------------------------------------------------
 _C.INPUT = CN()

@@ -143,7 +143,7 @@ class DefaultTrainer(SimpleTrainer):
         self.checkpointer = Checkpointer(cfg.OUTPUT_DIR)
         self.iters_per_epoch = cfg.SOLVER.ITERS_PER_EPOCH
         self.forward_batch_size = cfg.SOLVER.FORWARD_BATCH_SIZE
-        if self.forward_batch_size and not all(hasattr(model, a) for a in ("per_sample", "batch_losses")):
+        if self.forward_batch_size and not model.supports_chunked_forward:
             raise ConfigError(f"SOLVER.FORWARD_BATCH_SIZE {self.forward_batch_size}: {type(model).__name__} "
                               f"has no per_sample / batch_losses split (docs/meta_arch.md), so its "
                               f"forward cannot run in chunks; set SOLVER.FORWARD_BATCH_SIZE 0")
@@ -175,11 +175,12 @@ class DefaultTrainer(SimpleTrainer):
                 lambda: pseudo_labels.labels))
         if cfg.DATALOADER.ITERS_CLUSTER_MULTIPLIER > 0:
             default.insert(1, teacher_hooks.DynamicIterations(cfg.DATALOADER.ITERS_CLUSTER_MULTIPLIER))
-        if hasattr(self.model, "relabelled_parameters"):
-            default.insert(1, teacher_hooks.RelabelledOptimizerState())
-        if hasattr(self.model, "update_teacher"):
-            default.insert(1, teacher_hooks.EMATeacher(cfg.MUTUAL_TEACH.EMA_STEP))
-        if hasattr(self.model, "set_progress"):
+        # hooks switched on by the capabilities the method declares (ReIDMethod)
+        if self.model.relabelled_parameters():
+            default.insert(1, teacher_hooks.RelabelledOptimizerState(pseudo_labels))
+        if self.model.has_teacher:
+            default.insert(1, teacher_hooks.EMATeacher(cfg.MEAN_TEACHER.EMA_STEP))
+        if self.model.tracks_progress:
             default.insert(1, teacher_hooks.TrainingProgress())
         if cfg.SOLVER.CHECKPOINT_ON_SIGNAL:
             default.append(StopOnSignal())  # after the scheduler and checkpointer: it may save and stop

@@ -1,6 +1,5 @@
 """Hooks: each owns one side effect of training."""
 import datetime
-import inspect
 import json
 import logging
 import os
@@ -29,10 +28,11 @@ __all__ = ["PseudoLabelHook", "LRScheduler", "EvalHook", "PeriodicCheckpointer",
 
 class PseudoLabelHook(HookBase):
     """Before an epoch: extract features → distance → cluster → pseudo-labelled set, sampler and
-    loader → ``model.reset_pseudo_labels`` (memory re-initialisation). Re-clusters every ``period``
-    epochs; in between it only rebuilds the loader for the new epoch. A model may provide
-    ``cluster_extractor()``: the module whose eval forward gives the clustering features (e.g. all
-    part branches side by side).
+    loader → ``model.reset_pseudo_labels(result)`` with the whole ``ClusterResult`` (memory
+    re-initialisation). Re-clusters every ``period`` epochs; in between it only rebuilds the loader
+    for the new epoch. The clustering features come from ``model.cluster_extractor()`` (the model
+    itself unless a method says otherwise, e.g. all part branches side by side). ``rounds`` counts
+    the clusterings (checkpointed), so hooks can tell when the pseudo-labels changed.
 
     The clustering options (SCP / STS distance terms, adaptive eps, ICDBSCAN with the TOC
     cannot-links, must-link) are applied by ``cluster.pipeline.PseudoLabeler``; a cluster-size
@@ -50,6 +50,7 @@ class PseudoLabelHook(HookBase):
         # images: one loader for the whole run; video clips are redrawn every epoch
         self.image_loader = build_cluster_loader(cfg, self.samples) if is_single_frame(self.samples) else None
         self.labels: Optional[np.ndarray] = None
+        self.rounds = 0
         self.stats: Dict[str, float] = {}  # of the last clustering
 
     @property
@@ -81,14 +82,16 @@ class PseudoLabelHook(HookBase):
         start = time.perf_counter()
         features = self._features()
         self.labeler.set_epoch(t.epoch)
-        # Rank 0 clusters (and writes the aux files); all ranks get its labels (distributed job).
-        labels, info = comm.broadcast_object(self.empty_policy(self.labeler, features, self.labels)
-                                             if comm.is_main_process() else None)
+        # Rank 0 clusters (and writes the aux files); all ranks get its result (distributed job).
+        result = comm.broadcast_object(self.empty_policy(self.labeler, features, self.labels)
+                                       if comm.is_main_process() else None)
+        result = result.replace(features=features, camids=self.camids)
+        labels = result.labels
         stats = cluster_summary(labels)
         if self.truth is not None:
             stats.update(cluster_quality(labels, self.truth))
-        if "eps" in info:
-            stats["eps"] = info["eps"]
+        if result.eps is not None:
+            stats["eps"] = result.eps
         t.storage.put_scalars(**{f"cluster/{k}": v for k, v in stats.items()})
         self.stats = {k: float(v) for k, v in stats.items()}
         msg = (f"Pseudo-labels for epoch {t.epoch + 1}: {stats['num_clusters']} clusters, "
@@ -97,8 +100,8 @@ class PseudoLabelHook(HookBase):
             msg += (f", pairwise P/R/F {stats['pairwise_precision']:.3f}/{stats['pairwise_recall']:.3f}/"
                     f"{stats['pairwise_f']:.3f}, NMI {stats['nmi']:.3f}, clusters/ids "
                     f"{stats['cluster_count_ratio']:.2f}")
-        if "eps" in info:
-            msg += f", eps {info['eps']:.4f}"
+        if result.eps is not None:
+            msg += f", eps {result.eps:.4f}"
         name = "features" if self.distance is None else type(self.distance).__name__
         logger.info("%s (%s + %s, %.1fs)", msg, name, type(self.clusterer).__name__,
                     time.perf_counter() - start)
@@ -107,17 +110,14 @@ class PseudoLabelHook(HookBase):
                 labels, os.path.join(self.cfg.OUTPUT_DIR, "clusters", f"sizes_epoch_{t.epoch + 1:03d}.png"),
                 f"epoch {t.epoch + 1}:")
         self.labels = labels
-        # optional inputs, passed to the models whose reset_pseudo_labels declares them
-        keys = ("centroid_labels", "distance", "core", "labels_tight", "labels_loose")
-        extra = {"camids": self.camids, **{k: info[k] for k in keys if k in info}}
-        accepted = inspect.signature(t.model.reset_pseudo_labels).parameters
-        t.model.reset_pseudo_labels(features, labels, **{k: v for k, v in extra.items() if k in accepted})
+        self.rounds += 1
+        t.model.reset_pseudo_labels(result)
 
     def _features(self) -> torch.Tensor:
         """One feature per training sample; a tracklet's CLUSTER_SAMPLE_MULTI clip draws are averaged
         (and re-normalised), so the auxiliary N×N information stays aligned with the rows."""
         t = self.trainer
-        model = t.model.cluster_extractor() if hasattr(t.model, "cluster_extractor") else t.model
+        model = t.model.cluster_extractor()
         if self.image_loader is not None:
             return extract_features(model, self.image_loader, "clustering features")
         feats, owner = extract_cluster_features(model, self.cfg, self.samples, t.epoch)
@@ -128,7 +128,8 @@ class PseudoLabelHook(HookBase):
 
     def state_dict(self) -> dict:
         state = {} if self.labels is None else {"labels": torch.from_numpy(self.labels),
-                                                "stats": json.dumps(self.stats)}
+                                                "stats": json.dumps(self.stats),
+                                                "rounds": torch.tensor(self.rounds)}
         eps = self.labeler.state_dict().get("eps")
         if eps is not None:
             state["eps"] = torch.tensor(eps, dtype=torch.float64)
@@ -142,6 +143,7 @@ class PseudoLabelHook(HookBase):
                                  f"set has {len(self.samples)}: it belongs to another dataset")
             self.labels = labels
             self.stats = json.loads(state.get("stats", "{}"))
+            self.rounds = int(state.get("rounds", 1))
         if "eps" in state:
             self.labeler.load_state_dict({"eps": float(state["eps"])})
 

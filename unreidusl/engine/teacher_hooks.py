@@ -6,11 +6,11 @@ from .train_loop import HookBase
 class EMATeacher(HookBase):
     """After every optimiser step: ``model.update_teacher(g)``, g = the 0-based global step
     (``step_count`` "global") or epoch × iterations of this epoch + step in the epoch
-    ("epoch_x_iters", MUTUAL_TEACH.EMA_STEP)."""
+    ("epoch_x_iters", MEAN_TEACHER.EMA_STEP)."""
 
     def __init__(self, step_count: str = "global") -> None:
         if step_count not in ("global", "epoch_x_iters"):
-            raise ValueError(f"MUTUAL_TEACH.EMA_STEP must be 'global' or 'epoch_x_iters', got "
+            raise ValueError(f"MEAN_TEACHER.EMA_STEP must be 'global' or 'epoch_x_iters', got "
                              f"{step_count!r}")
         self.step_count = step_count
 
@@ -21,27 +21,28 @@ class EMATeacher(HookBase):
 
 
 class RelabelledOptimizerState(HookBase):
-    """Before an epoch, after the pseudo-labels: when ``model.label_version`` changed (new clusters),
-    drop the optimiser state (e.g. Adam moments) of ``model.relabelled_parameters()``, so moments of the
-    old clusters are not applied to the new centroid rows. The last version seen is checkpointed, so a
-    resumed run makes the same decision as an uninterrupted one."""
+    """Before an epoch, after the pseudo-labels: when the pseudo-label hook clustered anew (its
+    ``rounds`` changed), drop the optimiser state (e.g. Adam moments) of
+    ``model.relabelled_parameters()``, so moments of the old clusters are not applied to the new
+    centroid rows. The last round seen is checkpointed, so a resumed run makes the same decision as
+    an uninterrupted one."""
 
-    def __init__(self) -> None:
-        self.last_version = 0
+    def __init__(self, pseudo_labels) -> None:
+        self.pseudo_labels = pseudo_labels
+        self.last_round = 0
 
     def before_epoch(self) -> None:
-        model = self.trainer.model
-        version = int(model.label_version)
-        if version != self.last_version:
-            for p in model.relabelled_parameters():
+        rounds = self.pseudo_labels.rounds
+        if rounds != self.last_round:
+            for p in self.trainer.model.relabelled_parameters():
                 self.trainer.optimizer.state.pop(p, None)
-            self.last_version = version
+            self.last_round = rounds
 
     def state_dict(self) -> dict:
-        return {"last_version": self.last_version}
+        return {"last_round": self.last_round}
 
     def load_state_dict(self, state: dict) -> None:
-        self.last_version = int(state.get("last_version", 0))
+        self.last_round = int(state.get("last_round", 0))
 
 
 class DynamicIterations(HookBase):

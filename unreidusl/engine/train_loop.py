@@ -209,7 +209,7 @@ class SimpleTrainer(TrainerBase):
         # the batch losses (neck, memory, losses: cheap) run in float32 even under autocast
         full = {k: torch.cat([p[k] for p in parts]).float().requires_grad_(k in keys) for k in parts[0]}
         # further batch fields a model's batch_losses needs (e.g. 3C's camera ids)
-        extra = {k: batch[k].to(model.device, non_blocking=True) for k in getattr(model, "batch_keys", ())}
+        extra = {k: batch[k].to(model.device, non_blocking=True) for k in model.batch_keys}
         losses = model.batch_losses(full, targets, **extra)
         self.amp.backward(sum(losses.values()))
         for i, chunk in enumerate(chunks):

@@ -1,5 +1,5 @@
-"""NCPLR's refined soft labels (spec cluster-contrast-ise-ncplr.md §3.4-3.5): neighbour ensembles of
-predictions, the global↔local exchange of GL-NCPLR, and the refined targets.
+"""NCPLR's refined soft labels (docs/methods.md): neighbour ensembles of predictions, the
+global↔local exchange of GL-NCPLR, the refined targets, and NCPLR's two loss terms.
 
 The neighbour graph holds, for the M pseudo-labelled samples, every pair with D(i, j) <= eps in the
 clustering distance (self included, D_ii = 0) as CSR tensors; all computations are sparse matrix
@@ -10,8 +10,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-__all__ = ["NEIGHBOR_WEIGHTS", "neighbor_graph", "neighbor_ensemble", "exchange_labels", "refined_targets"]
+from .build import LOSS_REGISTRY
+from .softmax_ce import soft_cross_entropy
+
+__all__ = ["NEIGHBOR_WEIGHTS", "neighbor_graph", "neighbor_ensemble", "exchange_labels", "refined_targets",
+           "BranchContrastLoss", "RefinedLabelLoss"]
 
 NEIGHBOR_WEIGHTS = ("similarity", "distance", "uniform")
 
@@ -119,3 +124,30 @@ def exchange_labels(ensembles: torch.Tensor, temp: float) -> torch.Tensor:
 def refined_targets(ensemble: torch.Tensor, targets: torch.Tensor, alpha: float) -> torch.Tensor:
     """ỹ = α·onehot(y) + (1 − α)·e (§3.4 step 3)."""
     return alpha * F.one_hot(targets, ensemble.shape[-1]).to(ensemble.dtype) + (1 - alpha) * ensemble
+
+
+@LOSS_REGISTRY.register()
+class BranchContrastLoss(nn.Module):
+    """NCPLR's contrastive term: Σ_b λ_b · CE(memory logits of branch b, y), the InfoNCE of every
+    branch against its own cluster memory (``outputs["branch_logits"]``, ``"branch_weights"``)."""
+
+    def __init__(self, cfg=None) -> None:
+        super().__init__()
+
+    def forward(self, outputs, targets):
+        return sum(w * F.cross_entropy(z, targets)
+                   for w, z in zip(outputs["branch_weights"], outputs["branch_logits"]))
+
+
+@LOSS_REGISTRY.register()
+class RefinedLabelLoss(nn.Module):
+    """NCPLR's refinement term: Σ_b λ_b · soft-CE(ỹ_b, z_b) between the classifier logits of every
+    branch and its refined targets (``outputs["class_logits"]``, ``"refined_targets"``,
+    ``"branch_weights"``)."""
+
+    def __init__(self, cfg=None) -> None:
+        super().__init__()
+
+    def forward(self, outputs, targets):
+        return sum(w * soft_cross_entropy(z, q) for w, z, q in zip(
+            outputs["branch_weights"], outputs["class_logits"], outputs["refined_targets"]))

@@ -1,24 +1,23 @@
-"""CDSM: Cluster-aware Diversity Samples Mining (spec 3c-cdsm.md Part B): a student and its EMA
+"""CDSM: Cluster-aware Diversity Samples Mining (docs/methods.md): a student and its EMA
 teacher with a diversity memory of central and marginal proxies per pseudo-identity."""
 from typing import Optional
 
 import numpy as np
 import torch
-from torch import nn
 
 from ...cluster.reliability import INDEXING, label_iou, training_list_gate
-from ..losses import build_losses
 from ..memory import build_memory
+from .base import ReIDMethod
 from .build import META_ARCH_REGISTRY
 from .cluster_contrast import cluster_centroids
-from .encoder import Encoder, EncoderMethod
+from .encoder import Encoder
 from .mean_teacher import ema_update_, frozen_copy
 
 
 def chunk_centroids(features: torch.Tensor, labels: np.ndarray, chunks: int, fallback: torch.Tensor) -> torch.Tensor:
     """[K, chunks, d]: each cluster's members, in sample order, cut into ``chunks`` consecutive runs of
     ⌈n/chunks⌉ (the last ones may be empty, as ``torch.chunk``), each run's mean; an empty run takes
-    the cluster's ``fallback`` row (CDSM's multi-centre initialisation, §B.6). Labels −1 are ignored."""
+    the cluster's ``fallback`` row (CDSM's multi-centre initialisation). Labels −1 are ignored."""
     labels_t = torch.as_tensor(labels, dtype=torch.long)
     members = torch.nonzero(labels_t >= 0).flatten()                       # ascending sample order
     y = labels_t[members]
@@ -36,10 +35,10 @@ def chunk_centroids(features: torch.Tensor, labels: np.ndarray, chunks: int, fal
 
 
 @META_ARCH_REGISTRY.register()
-class CDSM(EncoderMethod):
+class CDSM(ReIDMethod):
     """The loss (e.g. CenterMarginLoss) takes the student's features against the memory; the memory is
-    updated with the teacher's features of the same augmented batch (§B.3), gated per sample by the
-    cluster-relative reliability (§B.5); the teacher follows the student by EMA after every step
+    updated with the teacher's features of the same augmented batch, gated per sample by the
+    cluster-relative reliability; the teacher follows the student by EMA after every step
     and gives the features for clustering and evaluation.
 
     With ``MODEL.MEMORY.NAME ClusterMemory`` (CDSM's ``--memorybank CM`` / ``CMhard``, UPDATE
@@ -48,10 +47,9 @@ class CDSM(EncoderMethod):
     resizable = ("reliable",)
 
     test_encoder = "teacher"
-
-    # Batch fields ``batch_losses`` takes (gradient accumulation passes them on).
+    has_teacher = True
+    default_losses = {"CenterMarginLoss": 1.0}
     batch_keys = ("index",)
-    # Keys of ``per_sample`` that carry gradient (used by gradient accumulation).
     per_sample_grad_keys = ("pooled",)
 
     def __init__(self, cfg) -> None:
@@ -59,10 +57,8 @@ class CDSM(EncoderMethod):
         self.student = Encoder(cfg)
         self.teacher = frozen_copy(self.student)
         self.memory = build_memory(cfg, self.student.feat_dim)
-        losses = build_losses(cfg)
-        self.losses = nn.ModuleDict({n: fn for n, (fn, _) in losses.items()})
-        self.loss_weights = {n: w for n, (_, w) in losses.items()}
-        self.alpha, self.ema_buffers = cfg.MUTUAL_TEACH.ALPHA, cfg.MUTUAL_TEACH.EMA_BUFFERS
+        self.build_losses(cfg)
+        self.alpha, self.ema_buffers = cfg.MEAN_TEACHER.ALPHA, cfg.MEAN_TEACHER.EMA_BUFFERS
         self.reliability_ratio = cfg.MODEL.MEMORY.RELIABILITY_RATIO
         self.reliability_indexing = cfg.MODEL.MEMORY.RELIABILITY_INDEXING
         if self.reliability_indexing not in INDEXING:
@@ -82,7 +78,7 @@ class CDSM(EncoderMethod):
         with torch.no_grad():
             teacher_features = self.teacher.embed(per_sample["teacher_pooled"])
         outputs = {"features": features, "logits": self.memory.logits(features)}
-        losses = {n: self.loss_weights[n] * fn(outputs, targets) for n, fn in self.losses.items()}
+        losses = self.weighted_losses(outputs, targets)
         if getattr(self.memory, "needs_reliability", False):
             reliable = None if index is None or not len(self.reliable) else self.reliable[index.to(self.reliable.device)]
             self.memory.update(teacher_features, targets, reliable)
@@ -98,15 +94,14 @@ class CDSM(EncoderMethod):
         return self.batch_losses(self.per_sample(images), targets, batch.get("index"))
 
     @torch.no_grad()
-    def reset_pseudo_labels(self, features: torch.Tensor, labels: np.ndarray, core: Optional[np.ndarray] = None,
-                            labels_tight: Optional[np.ndarray] = None,
-                            labels_loose: Optional[np.ndarray] = None) -> None:
-        """Memory from the clustering's core samples (``core``, e.g. DBSCAN's; all members of a cluster
-        without one): central proxies = core means, marginal = ``chunk_centroids`` of the cores.
-        Reliability gate from the labellings at eps ∓ gap (R_comp, R_indep: ``label_iou``), read as
-        MODEL.MEMORY.RELIABILITY_INDEXING says (``training_list_gate``); without them every sample
-        passes."""
-        labels = np.asarray(labels, dtype=np.int64)
+    def reset_pseudo_labels(self, result) -> None:
+        """Memory from the clustering's core samples (``result.core``, e.g. DBSCAN's; all members of
+        a cluster without one): central proxies = core means, marginal = ``chunk_centroids`` of the
+        cores.  Reliability gate from the labellings at eps ∓ gap (R_comp, R_indep: ``label_iou``),
+        read as MODEL.MEMORY.RELIABILITY_INDEXING says (``training_list_gate``); without them every
+        sample passes."""
+        features, labels, core = result.features, result.labels, result.core
+        labels_tight, labels_loose = result.labels_tight, result.labels_loose
         keep = labels >= 0
         if getattr(self.memory, "needs_reliability", False):
             core = keep if core is None else (np.asarray(core, dtype=bool) & keep)
@@ -126,6 +121,6 @@ class CDSM(EncoderMethod):
 
     @torch.no_grad()
     def update_teacher(self, global_step: int) -> None:
-        """EMA of the student's parameters (and BN buffers with MUTUAL_TEACH.EMA_BUFFERS)."""
+        """EMA of the student's parameters (and BN buffers with MEAN_TEACHER.EMA_BUFFERS)."""
         ema_update_(self.teacher, self.student, global_step, self.alpha, self.ema_buffers)
 

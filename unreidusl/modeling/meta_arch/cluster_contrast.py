@@ -1,12 +1,12 @@
-"""Cluster Contrast (spec cluster-contrast-ise-ncplr.md §1): backbone → pooling → BN neck → L2."""
+"""Cluster Contrast: backbone → pooling → BN neck → L2, InfoNCE against a cluster memory
+(docs/methods.md)."""
 import numpy as np
 import torch
-from torch import nn
 
-from ..losses import build_losses
 from ..memory import build_memory
+from .base import ReIDMethod
 from .build import META_ARCH_REGISTRY
-from .encoder import Encoder, EncoderMethod
+from .encoder import Encoder
 
 
 def cluster_centroids(features: torch.Tensor, labels: np.ndarray) -> torch.Tensor:
@@ -20,25 +20,22 @@ def cluster_centroids(features: torch.Tensor, labels: np.ndarray) -> torch.Tenso
 
 
 @META_ARCH_REGISTRY.register()
-class ClusterContrast(EncoderMethod):
+class ClusterContrast(ReIDMethod):
     """InfoNCE against a cluster memory; the memory is updated after the logits are taken."""
+
+    default_losses = {"ClusterContrastLoss": 1.0}
 
     def __init__(self, cfg) -> None:
         super().__init__()
         self.encoder = Encoder(cfg)
         self.memory = build_memory(cfg, self.encoder.feat_dim)
-        losses = build_losses(cfg)
-        self.losses = nn.ModuleDict({n: fn for n, (fn, _) in losses.items()})
-        self.loss_weights = {n: w for n, (_, w) in losses.items()}
+        self.build_losses(cfg)
 
     def extract(self, images: torch.Tensor) -> torch.Tensor:
         """Images [B, 3, H, W] or clips [B, T, 3, H, W] → unit features."""
         return self.encoder.embed(self.encoder.pooled(images))
 
-    # Keys of ``per_sample`` that carry gradient (used by gradient accumulation).
     per_sample_grad_keys = ("pooled",)
-    # Batch fields passed to ``batch_losses`` as keyword arguments (forward and gradient accumulation).
-    batch_keys = ()
 
     def per_sample(self, images: torch.Tensor):
         """Per-sample outputs, computable chunk by chunk: pooled backbone features."""
@@ -48,7 +45,7 @@ class ClusterContrast(EncoderMethod):
         """Neck, memory logits and losses over the whole batch; then the memory update."""
         features = self.encoder.embed(per_sample["pooled"])
         outputs = {"features": features, "logits": self.memory.logits(features)}
-        losses = {n: self.loss_weights[n] * fn(outputs, targets) for n, fn in self.losses.items()}
+        losses = self.weighted_losses(outputs, targets)
         self.memory.update(features.detach(), targets)
         return losses
 
@@ -62,5 +59,6 @@ class ClusterContrast(EncoderMethod):
         return self.batch_losses(self.per_sample(images), targets, **extra)
 
     @torch.no_grad()
-    def reset_pseudo_labels(self, features: torch.Tensor, labels: np.ndarray) -> None:
-        self.memory.reset(cluster_centroids(features, labels))
+    def reset_pseudo_labels(self, result) -> None:
+        """Memory ← the cluster centroids of the clustering features."""
+        self.memory.reset(cluster_centroids(result.features, result.labels))

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backbones import build_backbone
-from ..layers import PartPooling, ResizableModule, build_pooling
+from ..layers import PartPooling, build_pooling
 
 
 def _bn_neck(dim: int, enabled: bool) -> nn.Module:
@@ -127,25 +127,3 @@ class PreBNFeatures(nn.Module):
 
     def embed(self, frame_mean: torch.Tensor) -> torch.Tensor:
         return frame_mean
-
-
-class EncoderMethod(ResizableModule):
-    """Base of the meta-architectures: ``device`` and the video-extraction pair ``frame_features`` /
-    ``embed``, taken from the :class:`Encoder` named by ``test_encoder`` (the one whose features are
-    evaluated: ``"encoder"``, or ``"teacher"`` for the mean-teacher methods).
-
-    ``supports_reference_features``: whether the method implements ``MODEL.HEADS.FRAME_BN`` in
-    training and ``CLUSTER.FEATURE pre_bn`` (``build_model`` refuses them for the others)."""
-
-    test_encoder = "encoder"
-    supports_reference_features = False
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
-    def frame_features(self, images: torch.Tensor) -> torch.Tensor:
-        return getattr(self, self.test_encoder).test_frame_features(images)
-
-    def embed(self, frame_mean: torch.Tensor) -> torch.Tensor:
-        return getattr(self, self.test_encoder).test_embed(frame_mean)

@@ -1,4 +1,4 @@
-"""ISE: Implicit Sample Extension (spec cluster-contrast-ise-ncplr.md §2): Cluster Contrast whose
+"""ISE: Implicit Sample Extension (docs/methods.md): Cluster Contrast whose
 batch is extended by label-preserving support samples interpolated towards the nearest other clusters."""
 import math
 
@@ -11,7 +11,7 @@ from .cluster_contrast import ClusterContrast
 
 def progressive_supports(features: torch.Tensor, targets: torch.Tensor, centroids: torch.Tensor,
                          lam: float, topk: int):
-    """Progressive linear interpolation (§2.2): for each of the ``topk`` clusters n_i^k nearest to
+    """Progressive linear interpolation: for each of the ``topk`` clusters n_i^k nearest to
     f_i by cosine (own cluster excluded, both detached), f~_i^k = normalize(f_i + λ·(c_n − c_{y_i})).
 
     Returns supports [K·B, d] (k-major: all samples for the nearest cluster, then the next) and their
@@ -31,9 +31,12 @@ def progressive_supports(features: torch.Tensor, targets: torch.Tensor, centroid
 @META_ARCH_REGISTRY.register()
 class ISE(ClusterContrast):
     """L = Σ_n w_n·L_n(real ∪ supports): ClusterContrastLoss averages InfoNCE over the B real and the
-    K·B support samples (§2.3); LabelPreservingLoss takes the real samples as anchors and the
-    supports as keys (§2.4). λ(t) = LAMBDA_SCALE·LAMBDA_BASE·ln(1 + (e − 1)·t/T) grows with the
+    K·B support samples; LabelPreservingLoss takes the real samples as anchors and the
+    supports as keys. λ(t) = LAMBDA_SCALE·LAMBDA_BASE·ln(1 + (e − 1)·t/T) grows with the
     training progress t/T (``set_progress``, called before every step by the trainer)."""
+
+    default_losses = {"ClusterContrastLoss": 1.0, "LabelPreservingLoss": 0.1}
+    tracks_progress = True
 
     def __init__(self, cfg) -> None:
         super().__init__(cfg)
@@ -60,7 +63,7 @@ class ISE(ClusterContrast):
         extended = torch.cat([features, supports])
         extended_targets = torch.cat([targets, support_targets])
         outputs = {"features": extended, "logits": self.memory.logits(extended), "num_real": len(targets)}
-        losses = {n: self.loss_weights[n] * fn(outputs, extended_targets) for n, fn in self.losses.items()}
+        losses = self.weighted_losses(outputs, extended_targets)
         if self.update_with_supports:
             self.memory.update(extended.detach(), extended_targets)
         else:

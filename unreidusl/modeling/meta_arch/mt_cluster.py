@@ -11,15 +11,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...cluster.jaccard import jaccard_distance
+from ...config.compat import MEAN_TEACHER_LOSSES
 from ..layers import ClusterClassifier
-from ..losses import LOSS_REGISTRY
+from .base import ReIDMethod
 from .build import META_ARCH_REGISTRY
 from .cluster_contrast import cluster_centroids
-from .encoder import Encoder, EncoderMethod, PreBNFeatures
+from .encoder import Encoder, PreBNFeatures
 from .mean_teacher import ema_update_
-
-_ID_LOSSES = {1: "CrossEntropyLoss", 2: "LabelSmoothingCrossEntropy", 3: "RestrictedLabelSmoothingCrossEntropy"}
-_TRI_LOSSES = {1: "SoftMarginTripletLoss", 2: "WeightAdaptiveTripletLoss"}
 
 
 def nearest_clusters(centroids: torch.Tensor, k: int, k1: int = 30, k2: int = 6) -> torch.Tensor:
@@ -60,20 +58,22 @@ def reference_neighbour_map(centroids: torch.Tensor, k: int, k1: int = 30, k2: i
 
 
 @META_ARCH_REGISTRY.register()
-class MTCluster(EncoderMethod):
-    """Eval mode returns the teacher's unit features (retrieval and clustering)."""
+class MTCluster(ReIDMethod):
+    """Eval mode returns the teacher's test features. Default losses (AuxUSLReID's ID_OPTION 3,
+    TRI_OPTION 2): (1 − w_ce)·RLSCE + (1 − w_tri)·WATL + w_ce·soft CE + w_tri·soft triplet with
+    w_ce = 0.5, w_tri = 0.8."""
 
     resizable = ("cluster_neighbors",)
 
     test_encoder = "teacher"
     supports_reference_features = True
+    has_teacher = True
+    default_losses = dict(MEAN_TEACHER_LOSSES)
+    per_sample_grad_keys = ("pooled",)
 
     def __init__(self, cfg) -> None:
         super().__init__()
         loss_cfg = cfg.MODEL.LOSSES
-        if loss_cfg.ID_OPTION not in _ID_LOSSES or loss_cfg.TRI_OPTION not in _TRI_LOSSES:
-            raise ValueError(f"MODEL.LOSSES.ID_OPTION must be one of {sorted(_ID_LOSSES)} and TRI_OPTION one "
-                             f"of {sorted(_TRI_LOSSES)}; got {loss_cfg.ID_OPTION} and {loss_cfg.TRI_OPTION}")
         self.student = Encoder(cfg)
         self.student_classifier = ClusterClassifier(self.student.feat_dim)
         self.teacher = copy.deepcopy(self.student)
@@ -90,17 +90,9 @@ class MTCluster(EncoderMethod):
         self.cluster_on_pre_bn = cfg.CLUSTER.FEATURE == "pre_bn"
         self.register_buffer("cluster_neighbors",
                              torch.zeros(0, self.id_k + self.reference_map, dtype=torch.long))
-        self.register_buffer("label_version", torch.zeros((), dtype=torch.long))
-        w_ce, w_tri = cfg.MUTUAL_TEACH.CE_SOFT_WRIGHT, cfg.MUTUAL_TEACH.TRI_SOFT_WRIGHT
-        names = {_ID_LOSSES[loss_cfg.ID_OPTION]: 1 - w_ce, _TRI_LOSSES[loss_cfg.TRI_OPTION]: 1 - w_tri,
-                 "SoftCrossEntropyLoss": w_ce, "SoftTripletLoss": w_tri}
-        self.losses = nn.ModuleDict({n: LOSS_REGISTRY.get(n)(cfg) for n in names})
-        self.loss_weights = names
-        self.alpha, self.ema_buffers = cfg.MUTUAL_TEACH.ALPHA, cfg.MUTUAL_TEACH.EMA_BUFFERS
-        self.ema_classifier = cfg.MUTUAL_TEACH.EMA_CLASSIFIER
-
-    # Keys of ``per_sample`` that carry gradient (used by gradient accumulation).
-    per_sample_grad_keys = ("pooled",)
+        self.build_losses(cfg)
+        self.alpha, self.ema_buffers = cfg.MEAN_TEACHER.ALPHA, cfg.MEAN_TEACHER.EMA_BUFFERS
+        self.ema_classifier = cfg.MEAN_TEACHER.EMA_CLASSIFIER
 
     def per_sample(self, images: torch.Tensor):
         """Per-sample outputs, computable chunk by chunk: student and teacher pooled features of
@@ -124,7 +116,7 @@ class MTCluster(EncoderMethod):
             "teacher_triplet_features": t_pooled,
             "cluster_neighbors": self.cluster_neighbors,
         }
-        return {n: self.loss_weights[n] * fn(outputs, targets) for n, fn in self.losses.items()}
+        return self.weighted_losses(outputs, targets)
 
     def forward(self, batch):
         images = batch["images"].to(self.device, non_blocking=True)
@@ -139,10 +131,10 @@ class MTCluster(EncoderMethod):
         return PreBNFeatures(self.teacher) if self.cluster_on_pre_bn else self
 
     @torch.no_grad()
-    def reset_pseudo_labels(self, features: torch.Tensor, labels: np.ndarray) -> None:
+    def reset_pseudo_labels(self, result) -> None:
         """Both classifiers ← L2-normalised means of the clustering features; the RLSCE neighbour
         map from the centroids (RLSCE_MAP)."""
-        means = cluster_centroids(features, labels).float()
+        means = cluster_centroids(result.features, result.labels).float()
         centroids = F.normalize(means, dim=1).to(self.device)
         self.student_classifier.weight.data = centroids.clone()
         self.teacher_classifier.weight.data = centroids.clone()
@@ -150,7 +142,6 @@ class MTCluster(EncoderMethod):
             self.cluster_neighbors = reference_neighbour_map(means, self.id_k).to(self.device)
         else:
             self.cluster_neighbors = nearest_clusters(centroids, self.id_k)
-        self.label_version += 1
 
     def relabelled_parameters(self):
         """Parameters replaced by ``reset_pseudo_labels``: their optimiser state must be dropped."""

@@ -1,4 +1,4 @@
-"""NCPLR and GL-NCPLR (spec cluster-contrast-ise-ncplr.md §3): Cluster Contrast plus a classifier per
+"""NCPLR and GL-NCPLR (docs/methods.md): Cluster Contrast plus a classifier per
 branch, re-initialised from the centroids at each clustering and trained towards refined soft labels
 built from the pseudo-label and the neighbours' predictions; with part branches (GL-NCPLR) the
 branches also exchange their ensembles."""
@@ -10,13 +10,13 @@ from torch import nn
 from ...cluster.distances import JaccardDistance
 from ...utils import comm
 from ..layers import ClusterClassifier
-from ..losses import soft_cross_entropy
 from ..losses.refined_labels import NEIGHBOR_WEIGHTS, exchange_labels, first_draws, neighbor_ensemble, \
     neighbor_graph, refined_targets
 from ..memory import build_memory
+from .base import ReIDMethod
 from .build import META_ARCH_REGISTRY
 from .cluster_contrast import cluster_centroids
-from .encoder import Encoder, EncoderMethod
+from .encoder import Encoder
 
 _SCOPES = ("dataset", "batch")
 _GRAPHS = ("clustering", "branch")
@@ -48,18 +48,21 @@ def _stack_graphs(graphs):
 
 
 @META_ARCH_REGISTRY.register()
-class NCPLR(EncoderMethod):
+class NCPLR(ReIDMethod):
     """Per branch b (global, then MODEL.HEADS.NUM_PARTS parts): BN features f_b, a cluster memory and
     a classifier z_b = W_b·f_b. With λ2 = MODEL.NCPLR.PART_LOSS_WEIGHT (global weight 1 − λ2 when
     there are parts, else 1):
 
-        L = Σ_b λ_b·InfoNCE_b + REFINE_WEIGHT · Σ_b λ_b·CE(ỹ_b, z_b)
+        L = w_1 · Σ_b λ_b·InfoNCE_b + w_2 · Σ_b λ_b·CE(ỹ_b, z_b)
+
+    (``BranchContrastLoss`` and ``RefinedLabelLoss`` with their MODEL.LOSSES.WEIGHTS w_1, w_2)
 
     where ỹ_b is the refined target of ``refined_labels`` (ALPHA for the global branch, PART_ALPHA for
     the parts), after the global↔local exchange when MODEL.NCPLR.EXCHANGE. Eval mode returns the global
     unit feature (retrieval); ``cluster_extractor`` gives all branches' features for clustering."""
 
     resizable = ("graph_indptr", "graph_indices", "graph_dist", "bank")
+    default_losses = {"BranchContrastLoss": 1.0, "RefinedLabelLoss": 1.0}
 
     def __init__(self, cfg) -> None:
         super().__init__()
@@ -98,7 +101,7 @@ class NCPLR(EncoderMethod):
         self.branch_weights = [1.0 - lam] + [lam] * (self.num_branches - 1)
         self.alphas = [c.ALPHA] + [c.PART_ALPHA] * (self.num_branches - 1)
         self.exchange = c.EXCHANGE and self.num_branches > 1
-        self.kl_temp, self.refine_weight = c.KL_TEMP, c.REFINE_WEIGHT
+        self.kl_temp = c.KL_TEMP
         self.neighbor_eps = [c.NEIGHBOR_EPS] + [c.PART_NEIGHBOR_EPS] * (self.num_branches - 1)
         self.neighbor_weight, self.neighbor_temp = c.NEIGHBOR_WEIGHT, c.NEIGHBOR_TEMP
         # "branch": one graph per branch from its own Jaccard distance, stacked (branch b's rows and
@@ -110,7 +113,7 @@ class NCPLR(EncoderMethod):
         self.register_buffer("graph_indices", torch.zeros(0, dtype=torch.long))
         self.register_buffer("graph_dist", torch.zeros(0))
         self.register_buffer("bank", torch.zeros(self.num_branches, 0, 0))
-        self.register_buffer("label_version", torch.zeros((), dtype=torch.long))
+        self.build_losses(cfg)
 
     def cluster_extractor(self) -> nn.Module:
         """The module whose eval forward gives the clustering features: all branches side by side
@@ -129,13 +132,14 @@ class NCPLR(EncoderMethod):
         bn = self.encoder.branch_neck(per_sample["pooled"])                      # [B, 1+P, d]
         features = F.normalize(bn, dim=2)
         logits = [self._class_logits(b, bn[:, b]) for b in range(self.num_branches)]
-        contrast = sum(w * F.cross_entropy(mem.logits(features[:, b]), targets)
-                       for b, (w, mem) in enumerate(zip(self.branch_weights, self.memories)))
-        soft = self.refined_labels([z.detach() for z in logits], targets, index)
-        refine = sum(w * soft_cross_entropy(z, q) for w, z, q in zip(self.branch_weights, logits, soft))
+        outputs = {"branch_weights": self.branch_weights,
+                   "branch_logits": [mem.logits(features[:, b]) for b, mem in enumerate(self.memories)],
+                   "class_logits": logits,
+                   "refined_targets": self.refined_labels([z.detach() for z in logits], targets, index)}
+        losses = self.weighted_losses(outputs, targets)
         for b, mem in enumerate(self.memories):
             mem.update(features[:, b].detach(), targets)
-        return {"loss_contrast": contrast, "loss_refine": self.refine_weight * refine}
+        return losses
 
     def _class_logits(self, b: int, x: torch.Tensor) -> torch.Tensor:
         """Branch b's classifier logits over the current C clusters (its first C rows)."""
@@ -144,7 +148,7 @@ class NCPLR(EncoderMethod):
 
     @torch.no_grad()
     def refined_labels(self, logits, targets: torch.Tensor, index: torch.Tensor):
-        """Per branch, the refined targets ỹ_b [B, C] of the batch (spec §3.4-3.5)."""
+        """Per branch, the refined targets ỹ_b [B, C] of the batch."""
         graph = (self.graph_indptr, self.graph_indices, self.graph_dist)
         per_branch = self.branch_jaccard is not None
         rows = (len(self.graph_indptr) - 1) // self.num_branches
@@ -165,10 +169,12 @@ class NCPLR(EncoderMethod):
         return [refined_targets(e, targets, a) for e, a in zip(ensembles, self.alphas)]
 
     @torch.no_grad()
-    def reset_pseudo_labels(self, features: torch.Tensor, labels: np.ndarray, distance=None) -> None:
+    def reset_pseudo_labels(self, result) -> None:
         """Per branch: memory and classifier ← L2-normalised centroids; the neighbour graph D <= eps
-        over the pseudo-labelled samples (in training-list order) from the clustering ``distance``
-        (or from each branch's Jaccard distance); the prediction bank ← one-hot pseudo-labels."""
+        over the pseudo-labelled samples (in training-list order) from the clustering distance
+        ``result.distance`` (or from each branch's Jaccard distance); the prediction bank ← one-hot
+        pseudo-labels."""
+        features, labels, distance = result.features, result.labels, result.distance
         if distance is None and self.branch_jaccard is None:
             raise ValueError("NCPLR builds its neighbour graph from the clustering distance: use a "
                              "distance-based clusterer (CLUSTER.NAME DBSCAN or ICDBSCAN)")
@@ -191,14 +197,13 @@ class NCPLR(EncoderMethod):
         else:
             graphs = []
             for b, eps in enumerate(self.neighbor_eps):
-                self.branch_jaccard.max_dist = eps
-                graphs.append(neighbor_graph(self.branch_jaccard(branches[:, b]), keep, eps))
+                jaccard = self.branch_jaccard(branches[:, b], max_dist=eps)
+                graphs.append(neighbor_graph(jaccard, keep, eps))
             indptr, indices, dist = _stack_graphs(graphs)
         self.graph_indptr, self.graph_indices, self.graph_dist = (t.to(self.device) for t in (indptr, indices, dist))
         if self.use_bank:
             onehot = F.one_hot(torch.as_tensor(labels[keep], dtype=torch.long), self.memories[0].num_classes)
             self.bank = onehot.float().to(self.device).unsqueeze(0).repeat(self.num_branches, 1, 1)
-        self.label_version += 1
 
     def relabelled_parameters(self):
         """Classifier rows replaced by ``reset_pseudo_labels``: their optimiser state is dropped when the

@@ -1,4 +1,4 @@
-"""3C (Confidence-guided Clustering and Contrastive learning, spec 3c-cdsm.md Part A): Cluster
+"""3C (Confidence-guided Clustering and Contrastive learning, docs/methods.md): Cluster
 Contrast whose memory update and loss see the batch camera ids.
 
 The method's parts are composed from shared components by the configs (``configs/Base-3C.yml``):
@@ -21,6 +21,7 @@ class ThreeC(ClusterContrast):
     resizable = ("cluster_camera_entropy",)
 
     batch_keys = ("camids",)
+    default_losses = {"CIEWeightedCrossEntropy": 1.0}
 
     def __init__(self, cfg) -> None:
         super().__init__(cfg)
@@ -30,15 +31,17 @@ class ThreeC(ClusterContrast):
         features = self.encoder.embed(per_sample["pooled"])
         outputs = {"features": features, "logits": self.memory.logits(features), "camids": camids,
                    "cluster_camera_entropy": self.cluster_camera_entropy}
-        losses = {n: self.loss_weights[n] * fn(outputs, targets) for n, fn in self.losses.items()}
+        losses = self.weighted_losses(outputs, targets)
         self.memory.update(features.detach(), targets, camids)
         return losses
 
     @torch.no_grad()
-    def reset_pseudo_labels(self, features: torch.Tensor, labels: np.ndarray, camids: torch.Tensor = None,
-                            centroid_labels: np.ndarray = None) -> None:
-        """Memory ← normalised means over ``labels``, or over ``centroid_labels`` (HDC's core members,
-        same numbering) where that cluster has any; camera entropy of every cluster from ``camids``."""
+    def reset_pseudo_labels(self, result) -> None:
+        """Memory ← normalised means over the labels, or over ``result.centroid_labels`` (HDC's core
+        members, same numbering) where that cluster has any; camera entropy of every cluster from
+        ``result.camids``."""
+        features, labels = result.features, result.labels
+        centroid_labels, camids = result.centroid_labels, result.camids
         centroids = cluster_centroids(features, labels)
         if centroid_labels is not None:
             core = np.asarray(centroid_labels)

@@ -28,8 +28,7 @@ BUDGET_KEYS = ("SOLVER.MAX_EPOCHS", "SOLVER.ITERS_PER_EPOCH", "SOLVER.IMS_PER_BA
                "MODEL.BACKBONE.DEPTH", "INPUT.SIZE_TRAIN", "INPUT.SIZE_TEST", "DATASETS.SYNTHETIC.PRESET")
 
 # method -> (display name, published Market-1501 mAP (R1), published MSMT17 mAP (R1)); the numbers
-# are the seeds' README claims with ResNet-50 (specs: cluster-contrast-ise-ncplr.md §1.10, §2.7,
-# §3.8; 3c-cdsm.md A.12 (HDC row), B.10).
+# are the README claims of the methods' released code with ResNet-50 (3C: its HDC row).
 METHODS: Dict[str, tuple] = {
     "cluster_contrast": ("Cluster Contrast (DBSCAN)", "82.1 (92.3)", "27.6 (56.0)"),
     "ise": ("ISE", "84.7 (94.0)", "35.0 (64.8)"),

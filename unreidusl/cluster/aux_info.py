@@ -1,5 +1,5 @@
 """Auxiliary information (TOC, SCP, STS) mined from a dataset's own metadata, its ``.npz`` files,
-their alignment checks, and the opt-in loader of the original AuxUSLReID pickles (spec §4.4, §7).
+their alignment checks, and the opt-in loader of the original AuxUSLReID pickles.
 
 Metadata per tracklet (:class:`TrackletMeta`, from ``Sample``): a key (the last three path
 components of the first frame and the frame count, stable when the dataset folder moves), the

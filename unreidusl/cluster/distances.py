@@ -127,7 +127,7 @@ class EuclideanDistance(Distance):
 
 def apply_aux_terms(dist, same_camera=None, cce_lambda: float = 0.006, plausibility=None,
                     str_lambda: float = 0.6, str_gamma: float = 8.0, block: int = 1 << 22):
-    """Training-side SCP then STS (AuxUSLReID §4.4) on a copy of the N x N distance:
+    """Training-side SCP then STS (AuxUSLReID's training terms) on a copy of the N x N distance:
 
         D' = (D + lambda_c * S) * (1 + lambda_s * exp(-gamma * P))
 

@@ -1,4 +1,4 @@
-"""Adaptive DBSCAN radius (AuxUSLReID ``CLUSTER.ADAPTIVE``, spec auxuslreid.md §4.5, §9.5).
+"""Adaptive DBSCAN radius (AuxUSLReID ``CLUSTER.ADAPTIVE``).
 
 Let ``U = {D_ij : i < j, D_ij != 0}`` be the non-zero strictly-upper-triangular entries of the
 (modified) distance, ``M = |U|`` and ``k = max(1, round(rho * M))``.  Then

@@ -1,4 +1,4 @@
-"""HDC, Harmonic Discrepancy Clustering (3C, spec 3c-cdsm.md A.6 and Part F), vectorised in torch.
+"""HDC, Harmonic Discrepancy Clustering (3C), vectorised in torch.
 
 Inputs: unit features X [N, d], a pairwise distance J (the k-reciprocal Jaccard distance: N x N
 CSR with unstored entries = 1, or a dense array) and a fixed K.  With A = 1 - exp(-J) and
@@ -27,14 +27,14 @@ Anchor distances d (``distance``):
 * ``"euler"``: ``sum_d 1 - cos(alpha·pi·(x_d - c_d))``, the squared modulus of the Euler
   embedding z = e^{i alpha pi x}/sqrt 2 (the paper's Euler cosine distance; the default);
 * ``"euler_complex"``: ``|sum_d (z_d(x) - z_d(c))^2|``, the complex *square* of the released
-  code (spec E.1.4);
+  code;
 * ``"cosine"``: 1 - <x, c>;  ``"euclidean"``: ||x - c||.
 
 Initialisations (``init``): ``"kmeans++2"`` greedy k-means++ on J itself, potential = raw J
 (``kmeans.greedy_kmeanspp``), labels = argmin over seeds of J, centroids = seed features (the
 reference's k-means++2); ``"kmeans++"`` greedy k-means++ on the features, labels = nearest seed;
 ``"random"`` uniform labels, centroids = their means.  All draws come from ``generator`` (the
-reference's RNG is unseeded, spec E.1.3).
+reference's RNG is unseeded).
 """
 from __future__ import annotations
 

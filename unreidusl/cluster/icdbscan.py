@@ -357,7 +357,7 @@ def _grow_reference_order(dist, eps, min_samples, sets, relaxed, fill):
 
 def icdbscan_reference(dist, eps, min_samples=4, cannot_link=None, relaxed=0.0, fill=1.0):
     """Straightforward pure-Python ICDBSCAN on a dense copy of D (O(N^2) time and memory), written
-    from the spec's wording with sets; same visiting order as :func:`icdbscan`.  For tests only."""
+    from the algorithm's wording with sets; same visiting order as :func:`icdbscan`.  For tests only."""
     n = dist.shape[0]
     if sp.issparse(dist):
         dense = np.full((n, n), float(fill))

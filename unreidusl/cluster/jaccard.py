@@ -1,7 +1,7 @@
 """k-reciprocal Jaccard distance (Cluster Contrast's ``compute_jaccard_distance``), sparse.
 
-Definitions (spec cluster-contrast §1.4; ``rank`` = kNN index matrix with K = ``search_k`` columns,
-default ``k1``, self normally in column 0):
+Definitions (``rank`` = kNN index matrix with K = ``search_k`` columns, default ``k1``, self
+normally in column 0):
 
 * ``R(i, k) = { j in rank[i, :min(k+1, K)] : i in rank[j, :min(k+1, K)] }``.  With K = k1 the set
   R(i, k1) uses k1 columns, self included (the off-by-one of Cluster Contrast, kept on purpose).

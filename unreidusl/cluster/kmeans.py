@@ -1,4 +1,4 @@
-"""k-means with a fixed number of clusters K (3C's ``main_kmeans.py``, spec 3c-cdsm.md A.7; also the
+"""k-means with a fixed number of clusters K (3C's ``main_kmeans.py``; also the
 K-cluster start of HDC-style methods).
 
 Objective: ``min sum_i ||x_i - c_{l(i)}||^2`` over labels l and centres c (Euclidean; with
@@ -48,7 +48,7 @@ def greedy_kmeanspp(n, k, potential_rows, gen):
     uniform; each further seed draws ``2 + ln k`` candidates with probability ~ D (D = potential
     to the nearest chosen seed) and keeps the one that lowers ``sum D`` most.
     ``potential_rows(idx)`` returns the [len(idx), n] potential of every point to the points idx:
-    squared Euclidean distance for k-means, the raw Jaccard distance for HDC (spec 3c-cdsm A.6)."""
+    squared Euclidean distance for k-means, the raw Jaccard distance for HDC."""
     trials = 2 + int(np.log(k))
     first = int(torch.randint(n, (1,), generator=gen))
     centres = [first]

@@ -1,6 +1,6 @@
-"""Per-sample cluster reliability from labellings at several eps (SpCL, CDSM spec 3c-cdsm.md §B.5).
+"""Per-sample cluster reliability from labellings at several eps (SpCL, CDSM).
 
-Counts instead of N×N label-equality matrices (spec E.2 weak point 4): with S(i) the samples that
+Counts instead of N×N label-equality matrices: with S(i) the samples that
 share i's label, |S ∩ S'|(i) = #{j : y_j = y_i and y'_j = y'_i} and |S ∪ S'| = |S| + |S'| − |S ∩ S'|.
 """
 import numpy as np

@@ -1,4 +1,4 @@
-"""AuxUSLReID's original config keys (spec auxuslreid.md §8), translated to unreidusl's.
+"""AuxUSLReID's original config keys, translated to unreidusl's.
 
 Keys that unreidusl names the same way need no entry. ``RENAMED`` keys move to their new name,
 ``TRANSLATED`` keys set one or more keys from their value, and ``DEAD`` keys had no effect in the

@@ -19,7 +19,7 @@ _C.MODEL.META_ARCHITECTURE = "ClusterContrast"
 _C.MODEL.DEVICE = "auto"
 # Checkpoint or weights file to load (evaluation, or initialisation when not resuming).
 _C.MODEL.WEIGHTS = ""
-# Distributed / fast training (issue #8; engine/launch.py, modeling/layers/batch_norm.py).
+# Distributed / fast training (engine/launch.py, modeling/layers/batch_norm.py).
 # BatchNorm → SyncBatchNorm in a distributed CUDA job: statistics over the whole global batch.
 _C.MODEL.SYNC_BN = False
 # "Virtual BN batch": in training, every BatchNorm normalises each of this many equal chunks of its
@@ -56,7 +56,7 @@ _C.MODEL.HEADS.BNNECK = True
 # mean_t BN(x_t), test feature mean_t normalize(BN(x_t)), AuxUSLReID's released model); False: the
 # neck sees the temporal mean (BN(mean_t x_t), test feature normalize(BN(mean_t x_t))). MTCluster only.
 _C.MODEL.HEADS.FRAME_BN = False
-# Part branches (GL-NCPLR, spec cluster-contrast-ise-ncplr.md §3.2): P horizontal stripes of the backbone
+# Part branches (GL-NCPLR): P horizontal stripes of the backbone
 # map, each with its own pooling (POOLING, GEM_P) and BN neck; 0 = none. GL-NCPLR uses 2 (split at H//2).
 _C.MODEL.HEADS.NUM_PARTS = 0
 
@@ -82,9 +82,9 @@ _C.MODEL.LOSSES.WEIGHTS = []
 # Label smoothing ε of LabelSmoothingCrossEntropy and RLSCE.
 _C.MODEL.LOSSES.CE = CN()
 _C.MODEL.LOSSES.CE.EPSILON = 0.1
-# 3C's CIE weighting (CIEWeightedCrossEntropy, spec 3c-cdsm.md A.8): camera entropy counted in the
-# "batch" (3C --loss-with-camera) or over each cluster's members in the pseudo-labelled set ("cluster",
-# spec E.1.10).
+# 3C's CIE weighting (CIEWeightedCrossEntropy): camera entropy counted in the
+# "batch" (3C --loss-with-camera) or over each cluster's members in the pseudo-labelled set
+# ("cluster").
 _C.MODEL.LOSSES.CIE = CN()
 _C.MODEL.LOSSES.CIE.SCOPE = "batch"
 # RLSCE: the ID_K nearest clusters share the smoothing mass (AuxUSLReID's key name). The AuxUSLReID
@@ -100,7 +100,7 @@ _C.MODEL.LOSSES.TRI_LAMBDA = -0.01
 # q = (1 − ε)·onehot(y) + (ε/ID_K)·(onehot(y) XOR A[y]).
 _C.MODEL.LOSSES.RLSCE_MAP = "nearest_others"
 
-# ISE (spec cluster-contrast-ise-ncplr.md §2): support samples by progressive linear interpolation,
+# ISE: support samples by progressive linear interpolation,
 # f~ = normalize(f + λ(t)·(c_n − c_y)) towards the TOPK nearest other centroids c_n, with
 # λ(t) = LAMBDA_SCALE · LAMBDA_BASE · ln(1 + (e − 1)·t/T), t = global iteration, T = all iterations.
 _C.MODEL.ISE = CN()
@@ -109,7 +109,7 @@ _C.MODEL.ISE.TOPK = 1
 # β (ISE --support_base_lambda 1.0).
 _C.MODEL.ISE.LAMBDA_BASE = 1.0
 # The released code multiplies λ by 0.5 twice (0.25); the paper names only "degree λ": 1.0 drops the
-# undocumented factor (spec §6.5 weak point 19).
+# undocumented factor.
 _C.MODEL.ISE.LAMBDA_SCALE = 0.25
 # Support samples also update the memory (the code and the paper's figure); False: real samples only.
 _C.MODEL.ISE.UPDATE_WITH_SUPPORTS = True
@@ -117,7 +117,7 @@ _C.MODEL.ISE.UPDATE_WITH_SUPPORTS = True
 _C.MODEL.LOSSES.LP = CN()
 _C.MODEL.LOSSES.LP.TEMP = 0.6
 
-# CDSM (spec 3c-cdsm.md Part B): DiversityMemory = K central + NUM_MARGINAL·K marginal proxies,
+# CDSM: DiversityMemory = K central + NUM_MARGINAL·K marginal proxies,
 # updated by greedy diversity mining gated by cluster-relative reliability; CenterMarginLoss over it.
 # M, marginal proxies per cluster (CDSM --mem-instances: argparse 2, README 4).
 _C.MODEL.MEMORY.NUM_MARGINAL = 2
@@ -139,7 +139,7 @@ _C.MODEL.LOSSES.CENTER_MARGIN.HARD_WEIGHT = 0.5
 # Label smoothing ε of both CEs, 0 = off (CDSM --smooth 0; any --smooth > 0 meant ε = 0.1 there).
 _C.MODEL.LOSSES.CENTER_MARGIN.EPSILON = 0.0
 
-# NCPLR / GL-NCPLR (spec cluster-contrast-ise-ncplr.md §3): refined soft targets for the classifier
+# NCPLR / GL-NCPLR: refined soft targets for the classifier
 # logits of every branch, ỹ = α·onehot(y) + (1−α)·Σ_{j∈N(i)} w_ij·softmax(z_j), with N(i) the samples
 # within NEIGHBOR_EPS of i in the clustering distance. Defaults: the released train.sh (Market GL-NCPLR).
 _C.MODEL.NCPLR = CN()
@@ -289,7 +289,7 @@ _C.SOLVER.SCHED = "StepLR"
 _C.SOLVER.STEPS = [20]
 _C.SOLVER.GAMMA = 0.1
 # Linear LR warm-up over the first WARMUP_EPOCHS epochs from WARMUP_FACTOR x BASE_LR (fast-reid's
-# WarmupMultiStepLR, 3C spec 3c-cdsm.md A.9: 10 epochs from 0.1); 0 = none.
+# WarmupMultiStepLR, 3C: 10 epochs from 0.1); 0 = none.
 _C.SOLVER.WARMUP_EPOCHS = 0
 _C.SOLVER.WARMUP_FACTOR = 0.1
 _C.SOLVER.MAX_EPOCHS = 50
@@ -299,7 +299,7 @@ _C.SOLVER.IMS_PER_BATCH = 64
 # batch's with BatchNorm statistics per chunk, like one GPU of a multi-GPU recipe (AuxUSLReID's
 # OPTIM.FORWARD_BATCH_SIZE, without its per-chunk mining and fixed division by 4).
 _C.SOLVER.FORWARD_BATCH_SIZE = 0
-# Mixed precision (issue #8; engine/amp.py): the training forward under torch.autocast.
+# Mixed precision (engine/amp.py): the training forward under torch.autocast.
 _C.SOLVER.AMP = CN()
 _C.SOLVER.AMP.ENABLED = False
 # "bfloat16" (CUDA or CPU, no loss scaling) or "float16" (CUDA only, with a GradScaler whose state
@@ -307,7 +307,7 @@ _C.SOLVER.AMP.ENABLED = False
 _C.SOLVER.AMP.DTYPE = "bfloat16"
 # Save a checkpoint every this many epochs (the last epoch is always saved).
 _C.SOLVER.CHECKPOINT_PERIOD = 1
-# Fault tolerance (issue #8 part 2; README "Faults"). Also save the state every this many iterations,
+# Fault tolerance (README "Faults"). Also save the state every this many iterations,
 # between two steps, to model_mid_epoch.pth; --resume then continues inside the epoch, exactly (0 = off).
 _C.SOLVER.CHECKPOINT_ITER_PERIOD = 0
 # On SIGTERM/SIGINT: save model_interrupted.pth at the next step boundary and exit with code 128+signal
@@ -331,7 +331,7 @@ _C.CLUSTER = CN()
 # Re-cluster every PERIOD epochs.
 _C.CLUSTER.PERIOD = 1
 _C.CLUSTER.DISTANCE = "JaccardDistance"
-# MixedJaccardDistance (GL-NCPLR, spec §3.3): λ1, the weight of each part's Jaccard distance in
+# MixedJaccardDistance (GL-NCPLR): λ1, the weight of each part's Jaccard distance in
 # D_mix = (1 − P·λ1)·J_global + λ1·Σ_k J_part_k (--lambda1 0.2).
 _C.CLUSTER.PART_WEIGHT = 0.2
 _C.CLUSTER.K1 = 30
@@ -353,7 +353,7 @@ _C.CLUSTER.FEATURE = "embedding"
 _C.CLUSTER.NAME = "DBSCAN"
 _C.CLUSTER.EPS = 0.6
 _C.CLUSTER.MIN_SAMPLES = 4
-# Fault tolerance (issue #8 part 2; cluster/empty_policy.py): a clustering with every sample an outlier
+# Fault tolerance (cluster/empty_policy.py): a clustering with every sample an outlier
 # or all in one cluster "error"s (stop with advice), "keep"s the previous pseudo-labels, or "relax"es:
 # re-clusters with eps x EMPTY_EPS_FACTOR^k (all outliers) or eps / EMPTY_EPS_FACTOR^k (one cluster).
 _C.CLUSTER.EMPTY_POLICY = "error"
@@ -361,8 +361,8 @@ _C.CLUSTER.EMPTY_POLICY = "error"
 _C.CLUSTER.EMPTY_EPS_FACTOR = 1.5
 # Retries k = 1..EMPTY_MAX_RETRIES of "relax" before it stops with an error.
 _C.CLUSTER.EMPTY_MAX_RETRIES = 3
-# Also cluster at EPS − gap and EPS + gap on the same distance (SpCL / CDSM reliability, spec
-# 3c-cdsm.md §B.5, --eps-gap 0.02): reset_pseudo_labels gets labels_tight / labels_loose. 0 = off.
+# Also cluster at EPS − gap and EPS + gap on the same distance (SpCL / CDSM reliability, --eps-gap
+# 0.02): the ClusterResult then holds labels_tight / labels_loose. 0 = off.
 _C.CLUSTER.RELIABILITY_EPS_GAP = 0.0
 # Images per batch when extracting features for clustering.
 _C.CLUSTER.IMS_PER_BATCH = 128
@@ -413,11 +413,11 @@ _C.CLUSTER.KMEANS_ITERS = 100
 _C.CLUSTER.KMEANS_BACKEND = "auto"
 # k-means on L2-normalised features (as 3C).
 _C.CLUSTER.KMEANS_NORMALIZE = True
-# 3C (spec 3c-cdsm.md A.7): the first WARMUP_EPOCHS epochs cluster with WARMUP_NAME (a CLUSTERER
+# 3C: the first WARMUP_EPOCHS epochs cluster with WARMUP_NAME (a CLUSTERER
 # name), later epochs with NAME; 0 = no warm-up (3C: --warmup-iters 10 with --warmup-with-dbscan).
 _C.CLUSTER.WARMUP_EPOCHS = 0
 _C.CLUSTER.WARMUP_NAME = "DBSCAN"
-# HDC, Harmonic Discrepancy Clustering (CLUSTER.NAME "HDC", 3C spec A.6; K = CLUSTER.NUM_CLUSTERS).
+# HDC, Harmonic Discrepancy Clustering (CLUSTER.NAME "HDC", 3C; K = CLUSTER.NUM_CLUSTERS).
 _C.CLUSTER.HDC = CN()
 # "kmeans++2": greedy k-means++ on the Jaccard distance (3C --hdc-init default); "kmeans++": on the
 # features; "random": uniform labels.

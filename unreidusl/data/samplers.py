@@ -93,7 +93,7 @@ class _SeededPassSampler(Sampler):
 @SAMPLER_REGISTRY.register()
 class RandomMultipleGallerySampler(_SeededPassSampler):
     """Per identity (random order): an anchor, then K−1 members preferring other cameras than the
-    anchor's (spec cluster-contrast-ise-ncplr.md §1.3), drawn without replacement when at least
+    anchor's, drawn without replacement when at least
     K−1 candidates exist (AuxUSLReID needed K).  A singleton identity repeats its anchor, so every
     identity yields exactly K indices and batches stay P×K aligned."""
 
@@ -112,7 +112,7 @@ class RandomMultipleGallerySampler(_SeededPassSampler):
 
 @SAMPLER_REGISTRY.register()
 class CrossCameraFirstSampler(_SeededPassSampler):
-    """3C's P×K sampler (spec 3c-cdsm.md §A.4): identities with a single member are skipped; after a
+    """3C's P×K sampler: identities with a single member are skipped; after a
     random anchor, the K−1 others come from the candidates C (other-camera members, else the other
     members): K−1 distinct ones when |C| ≥ K−1, else all of C in random order topped up by
     t = K−1−|C| more draws from C (distinct when |C| ≥ t)."""

@@ -1,7 +1,7 @@
-"""Test-time auxiliary information hooked into the query x gallery distance (AuxUSLReID §5.3, §6).
+"""Test-time auxiliary information hooked into the query x gallery distance (AuxUSLReID's test terms).
 
 For a chunk of query rows ``r`` (a ``b x G`` block of the distance ``D``) the terms are applied in
-the spec's order, each only when given (the formulas live in ``utils/aux_math.py``, shared with the
+AuxUSLReID's order, each only when given (the formulas live in ``utils/aux_math.py``, shared with the
 training side):
 
 * **TOC** (time-overlap constraint, ``overlap`` O, boolean): ``D[O] = +inf`` (default), or

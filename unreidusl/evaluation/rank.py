@@ -1,6 +1,6 @@
 """Re-ID ranking metrics: mAP, CMC (Market-style) and mINP, with a compiled and a NumPy kernel.
 
-Protocol (open-reid / Market-1501, see spec 3c-cdsm C.3):
+Protocol (open-reid / Market-1501):
 
 * Per query, gallery items with the **same pid and the same camera** are removed ("junk").
   In *camera-free* mode nothing is removed (every same-pid gallery item is a positive).

@@ -20,8 +20,7 @@ The sets, ``V``, ``V'`` and ``J`` come from :func:`unreidusl.cluster.jaccard.jac
 ``F`` is produced for query row blocks on demand.
 
 Difference to the paper's code: it squares its (Euclidean) input distances; here ``d`` already is
-the squared distance and is not squared again (AuxUSLReID squares its squared distances, spec
-weak point 14).
+the squared distance and is not squared again (AuxUSLReID squares its squared distances).
 """
 import logging
 import time

@@ -38,7 +38,7 @@ def build_lr_scheduler(cfg, optimizer: torch.optim.Optimizer):
 
 
 def _warmup_step_scheduler(s, optimizer):
-    """fast-reid's WarmupMultiStepLR as 3C uses it (spec 3c-cdsm.md A.9): lr(e) = BASE_LR · w(e) ·
+    """fast-reid's WarmupMultiStepLR as 3C uses it: lr(e) = BASE_LR · w(e) ·
     GAMMA^(decays before or at e), w(e) = f + (1 − f)·e/W for e < W = WARMUP_EPOCHS (f = WARMUP_FACTOR),
     else 1; decays every STEPS[0] epochs (StepLR) or at each epoch in STEPS (MultiStepLR)."""
     if s.SCHED not in ("StepLR", "MultiStepLR"):

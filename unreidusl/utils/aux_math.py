@@ -1,5 +1,5 @@
-"""The auxiliary-information terms of AuxUSLReID as plain array formulas (spec auxuslreid.md §4.4,
-§5.3, §6), shared by the test side (``evaluation/aux_distance.py``, query x gallery chunks) and the
+"""The auxiliary-information terms of AuxUSLReID as plain array formulas, shared by the test side
+(``evaluation/aux_distance.py``, query x gallery chunks) and the
 training side (``cluster/distances.py``, the stored entries of the sparse N x N distance).
 
 Applied in this order to distances ``d`` (any array of pairs), each term only when given:

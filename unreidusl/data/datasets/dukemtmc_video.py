@@ -1,4 +1,4 @@
-"""DukeMTMC-VideoReID (spec auxuslreid.md §2.3): ``{train,query,gallery}/<pid>/<tracklet>/*.jpg``.
+"""DukeMTMC-VideoReID: ``{train,query,gallery}/<pid>/<tracklet>/*.jpg``.
 
 Frame names ``PPPP_C<c>_F<ffff>_X<xxxxx>.jpg``: ``F`` is the 1-based index inside the tracklet
 (frames are ordered by it), ``X`` the frame of the original DukeMTMC video, kept as the frame's

@@ -1,4 +1,4 @@
-"""DukeMTMC-reID (spec 3c-cdsm.md Part C): ``PPPP_cC_fFFFFFFF.jpg``."""
+"""DukeMTMC-reID: ``PPPP_cC_fFFFFFFF.jpg``."""
 import re
 
 from .bases import DATASET_REGISTRY

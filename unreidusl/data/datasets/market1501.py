@@ -74,7 +74,7 @@ class ImageFolderDataset(ReIDDataset):
 
 @DATASET_REGISTRY.register()
 class Market1501(ImageFolderDataset):
-    """Market-1501 (spec 3c-cdsm.md Part C): ``PPPP_cCsS_FFFFFF_BB.jpg``.
+    """Market-1501: ``PPPP_cCsS_FFFFFF_BB.jpg``.
 
     Junk boxes (pid −1) are dropped everywhere; distractors (pid 0) stay in the gallery.
     Cameras become 0-based; the timestamp of an image is its frame number ``FFFFFF`` (the frame

@@ -1,4 +1,4 @@
-"""MARS (spec auxuslreid.md §2.2), read from the official ``info/`` files unchanged.
+"""MARS, read from the official ``info/`` files unchanged.
 
 ``info/train_name.txt`` / ``test_name.txt``: one frame file name per line
 (``PPPPCcTttttFfff.jpg``; junk frames ``00-1...``, distractors ``0000...``);

@@ -18,7 +18,7 @@ class GeneralizedMeanPooling(nn.Module):
 
 class PartPooling(nn.Module):
     """Horizontal stripes, each pooled by its own layer: stripe k holds rows [⌊kH/P⌋, ⌊(k+1)H/P⌋) of the
-    map [B, C, H, W]; the output is [B, P, C] (NCPLR's two parts split at H//2, spec §3.2)."""
+    map [B, C, H, W]; the output is [B, P, C] (NCPLR's two parts split at H//2)."""
 
     def __init__(self, num_parts: int, name: str, gem_p: float = 3.0) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""3C's camera information entropy (CIE) weighting of the memory cross-entropy (spec 3c-cdsm.md A.8)."""
+"""3C's camera information entropy (CIE) weighting of the memory cross-entropy."""
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -29,7 +29,7 @@ class CIEWeightedCrossEntropy(nn.Module):
 
     ``MODEL.LOSSES.CIE.SCOPE``: ``"batch"`` counts cameras in the batch (``outputs["camids"]``, 3C);
     ``"cluster"`` uses each cluster's entropy over the whole pseudo-labelled set
-    (``outputs["cluster_camera_entropy"]``), independent of what the sampler drew (spec E.1.10)."""
+    (``outputs["cluster_camera_entropy"]``), independent of what the sampler drew."""
 
     def __init__(self, cfg) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""CDSM's hybrid loss over the diversity memory (spec 3c-cdsm.md §B.6, §B.8)."""
+"""CDSM's hybrid loss over the diversity memory."""
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -12,7 +12,7 @@ def center_margin_loss(logits: torch.Tensor, targets: torch.Tensor, num_marginal
     marginal). L_center = CE(z⁰, y); the margin logit of class c is the mean over its marginal
     proxies for c = y (P_c) and their max for c ≠ y (N_c), L_margin = CE(ℓ, y);
     L = (1 − w)·L_center + w·L_margin; both CEs against q = (1−ε)·onehot(y) + ε/K (ε = 0: plain CE;
-    the code fixes ε at 0.1 whatever ``--smooth`` says, spec E.2 weak point 9)."""
+    the code fixes ε at 0.1 whatever ``--smooth`` says)."""
     b, cols = logits.shape
     if cols % (num_marginal + 1):
         raise ValueError(f"CenterMarginLoss: {cols} memory logits do not split into 1 + MODEL.MEMORY.NUM_MARGINAL="

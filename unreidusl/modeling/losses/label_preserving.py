@@ -1,4 +1,4 @@
-"""ISE's label-preserving (LP) loss (spec cluster-contrast-ise-ncplr.md §2.4)."""
+"""ISE's label-preserving (LP) loss."""
 import torch
 from torch import nn
 

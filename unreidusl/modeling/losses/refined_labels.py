@@ -101,13 +101,13 @@ def neighbor_ensemble(probs: torch.Tensor, index: torch.Tensor, graph, weight: s
 
 def _kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """KL(p || q) = Σ_c p_c (log p_c − log q_c) over the last dimension; 0·log 0 = 0 and the logs are
-    clamped, so probabilities that underflow to 0 give no NaN (spec §3.5 note 5)."""
+    clamped, so probabilities that underflow to 0 give no NaN."""
     tiny = torch.finfo(p.dtype).tiny
     return (p * (p.clamp_min(tiny).log() - q.clamp_min(tiny).log())).sum(-1)
 
 
 def exchange_labels(ensembles: torch.Tensor, temp: float) -> torch.Tensor:
-    """GL-NCPLR label iteration (§3.5) on ensembles [1+P, B, C] (global first):
+    """GL-NCPLR label iteration on ensembles [1+P, B, C] (global first):
 
         local → global:  w_k = exp(−KL(e_g ‖ e_k)/T),  ẽ_g = (e_g + Σ_k w_k·e_k) / (1 + Σ_k w_k)
         global → local:  w'_k = exp(−KL(e_k ‖ e_g)/T), ẽ_k = (e_k + w'_k·e_g) / (1 + w'_k)
@@ -122,7 +122,7 @@ def exchange_labels(ensembles: torch.Tensor, temp: float) -> torch.Tensor:
 
 
 def refined_targets(ensemble: torch.Tensor, targets: torch.Tensor, alpha: float) -> torch.Tensor:
-    """ỹ = α·onehot(y) + (1 − α)·e (§3.4 step 3)."""
+    """ỹ = α·onehot(y) + (1 − α)·e."""
     return alpha * F.one_hot(targets, ensemble.shape[-1]).to(ensemble.dtype) + (1 - alpha) * ensemble
 
 

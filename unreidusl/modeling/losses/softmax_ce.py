@@ -1,4 +1,4 @@
-"""Classification losses on ``outputs["logits"]`` [B, C] (spec auxuslreid.md §4.10)."""
+"""Classification losses on ``outputs["logits"]`` [B, C]."""
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -1,4 +1,4 @@
-"""Batch-hard triplet losses (spec auxuslreid.md §4.10)."""
+"""Batch-hard triplet losses."""
 from typing import Tuple
 
 import torch

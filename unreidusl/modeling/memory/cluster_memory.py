@@ -1,4 +1,4 @@
-"""Cluster-level memory of Cluster Contrast (spec cluster-contrast-ise-ncplr.md §1.6)."""
+"""Cluster-level memory of Cluster Contrast."""
 import torch
 import torch.nn.functional as F
 
@@ -21,12 +21,11 @@ class ClusterMemory(ResizableModule):
     * ``momentum``: for every sample in batch order (exactly Cluster Contrast's sequential rule);
     * ``hard``: once per class with its least similar sample ``argmin_i <x_i, c_y>``;
     * ``mean``: once per class with the batch mean of its samples;
-    * ``chd`` (3C, spec 3c-cdsm.md A.8, needs the batch camera ids): once per class with the sample
+    * ``chd`` (3C, needs the batch camera ids): once per class with the sample
       of largest confidence-integrated harmonic discrepancy ``CHD = s·d / (s + d)``, hardness
       ``d = 1 − <x, c_y>``, confidence ``s = 1 + <x, ĉ>`` with ĉ the normalised mean of the
       sample's (class, camera) group in the batch.  A group of one sample has s = 2 in 3C's code
-      (``chd_singleton="max"``); ``"cluster"`` measures it against its class's batch centre instead
-      (spec E.1.9);
+      (``chd_singleton="max"``); ``"cluster"`` measures it against its class's batch centre instead;
     * ``tccl`` (3C's TCCL baseline): per (class, camera) group the normalised mean; per class the
       group mean least similar to c_y updates it.
     """

@@ -1,4 +1,4 @@
-"""CDSM's diversity memory (spec 3c-cdsm.md §B.6, CMhybrid_v5; §B.7 v4 = no reliability gate)."""
+"""CDSM's diversity memory (CMhybrid_v5; CMhybrid_v4 = without the reliability gate)."""
 import torch
 import torch.nn.functional as F
 

@@ -1,11 +1,21 @@
+"""Fixtures of the whole suite.  Non-fixture helpers (ROOT, tiny_opts, main, ...) are in
+tests/helpers.py: tests import them with ``from helpers import ...``."""
+import hashlib
 import os
+import random
 import sys
 
+import numpy as np
 import pytest
+import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+TESTS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(TESTS)
+# tests/ first (``from helpers import ...`` from any subfolder, whichever folder or file is run), then
+# the repository root (``tools/`` scripts and ``docs/examples`` plugins import ``unreidusl``).
+for _path in (ROOT, TESTS):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 
 @pytest.fixture(scope="session")
@@ -16,37 +26,6 @@ def tiny_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("datasets")
     make_synthetic(root=str(root / "synthetic" / "tiny-seed0"), fmt="market1501", seed=0, preset="tiny")
     return str(root)
-
-
-def tiny_opts(root, output_dir, **extra):
-    """Command-line overrides for a seconds-long CPU run on the tiny synthetic world."""
-    opts = {
-        "DATASETS.ROOT": root,
-        "DATASETS.TRAIN": "SyntheticMarket1501",
-        "DATASETS.TEST": "SyntheticMarket1501",
-        "DATASETS.SYNTHETIC.PRESET": "tiny",
-        "MODEL.BACKBONE.DEPTH": 18,
-        "MODEL.BACKBONE.LAST_STRIDE": 2,
-        "INPUT.SIZE_TRAIN": "[64,32]",
-        "INPUT.SIZE_TEST": "[64,32]",
-        "DATALOADER.NUM_WORKERS": 0,
-        "DATALOADER.NUM_INSTANCES": 4,
-        "SOLVER.IMS_PER_BATCH": 16,
-        "SOLVER.ITERS_PER_EPOCH": 2,
-        "SOLVER.MAX_EPOCHS": 2,
-        "CLUSTER.EPS": 0.7,
-        "CLUSTER.K1": 10,
-        "CLUSTER.K2": 3,
-        "CLUSTER.MIN_SAMPLES": 2,
-        "TEST.EVAL_AT_START": False,
-        "LOG.TENSORBOARD": False,
-        "OUTPUT_DIR": str(output_dir),
-    }
-    opts.update(extra)
-    flat = []
-    for k, v in opts.items():
-        flat += [k, str(v)]
-    return flat
 
 
 @pytest.fixture(autouse=True)
@@ -65,3 +44,18 @@ def _restore_logging():
         logger.removeHandler(h)
         h.close()
     logger.propagate = True
+
+
+SEED = 0
+
+
+@pytest.fixture(autouse=True)
+def _seed_rngs(request):
+    """Seed ``random``, ``numpy.random`` and ``torch`` before every test, from the test's node id:
+    a test draws the same numbers whichever tests ran before it (any order, any subset)."""
+    digest = hashlib.sha256(f"{SEED}:{request.node.nodeid}".encode()).digest()
+    seed = int.from_bytes(digest[:4], "little")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    yield

@@ -7,10 +7,12 @@
     torchrun --nproc-per-node 4 tools/main.py --config-file F      # the same, started by torchrun
 """
 import logging
+import os
 import sys
 
 from unreidusl.cluster.aux_info import AuxMismatchError
 from unreidusl.config import ConfigError
+from unreidusl.config.validate import validate_world_size
 from unreidusl.data import CorruptImageError, DatasetFormatError
 from unreidusl.engine import DefaultTrainer, PseudoLabelError, default_argument_parser, default_setup, setup_cfg
 from unreidusl.engine.interrupt import TrainingInterrupted
@@ -43,8 +45,9 @@ def run(cfg, args) -> int:
 
 def main(argv=None) -> int:
     args = default_argument_parser().parse_args(argv)
-    try:
-        setup_cfg(args.config_file, args.opts, eval_only=args.eval_only)  # fail before spawning workers
+    try:  # fail before spawning workers
+        cfg = setup_cfg(args.config_file, args.opts, eval_only=args.eval_only)
+        validate_world_size(cfg, int(os.environ.get("WORLD_SIZE", args.num_gpus * args.num_machines)))
     except (ConfigError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

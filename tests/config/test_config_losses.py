@@ -12,7 +12,7 @@ from unreidusl.cluster import ClusterResult
 from unreidusl.engine import setup_cfg
 from unreidusl.modeling import build_model
 
-from conftest import ROOT
+from helpers import ROOT
 
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "**", "*.yml"), recursive=True))
 SMALL = ["MODEL.BACKBONE.DEPTH", "18", "MODEL.BACKBONE.PRETRAIN", "False", "MODEL.DEVICE", "cpu",

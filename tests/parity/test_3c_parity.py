@@ -14,7 +14,8 @@ from unreidusl.engine import setup_cfg
 from unreidusl.modeling import build_model
 from unreidusl.modeling.memory import build_memory
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers import ROOT
+
 PAPER = ["configs/3C/market1501.yml", "configs/3C/msmt17.yml", "configs/3C/veri776.yml"]
 FIXED = "configs/3C/market1501_fixed.yml"
 SYNTHETIC = "configs/Synthetic/3c.yml"

@@ -14,7 +14,8 @@ from unreidusl.modeling import build_model
 from unreidusl.modeling.memory import build_memory
 from unreidusl.cluster import ClusterResult
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers import ROOT
+
 PAPER = ["configs/CDSM/market1501.yml", "configs/CDSM/msmt17.yml", "configs/CDSM/dukemtmc.yml"]
 FIXED = "configs/CDSM/market1501_fixed.yml"
 SYNTHETIC = "configs/Synthetic/cdsm.yml"

@@ -30,7 +30,7 @@ from unreidusl.modeling.backbones.resnet import ResNetTrunk
 from unreidusl.modeling.layers.batch_norm import SplitBatchNorm
 from unreidusl.cluster import ClusterResult
 
-from conftest import ROOT
+from helpers import ROOT, main
 
 CONFIGS = os.path.join(ROOT, "configs")
 PAPER = [os.path.join(CONFIGS, f) for f in ("USL_MTCluster.yml", "USL_MTCluster_Duke.yml")]
@@ -564,7 +564,6 @@ def test_duke_paper_config_trains_one_short_epoch_on_a_synthetic_twin(tmp_path, 
     STS at test time), with DATASETS.ROOT at a generated DukeMTMC-VideoReID twin, ImageNet weights
     off, and only sizes shrunk for a CPU: one epoch trains and is evaluated."""
     from unreidusl.data.synthetic import make_synthetic
-    from tools_main import main
 
     root = tmp_path / "datasets"
     make_synthetic(root=str(root), fmt="dukemtmc-videoreid", seed=0, preset="tiny")

@@ -15,7 +15,8 @@ from unreidusl.engine.teacher_hooks import RelabelledOptimizerState
 from unreidusl.modeling import build_model
 from unreidusl.cluster import ClusterResult
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers import ROOT
+
 PAPER = ["configs/NCPLR/market1501.yml", "configs/NCPLR/market1501_global.yml", "configs/NCPLR/msmt17.yml"]
 GLOBAL = "configs/NCPLR/market1501_global.yml"            # plain NCPLR: one branch
 FIXED = "configs/NCPLR/market1501_fixed.yml"

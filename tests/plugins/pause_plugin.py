@@ -1,5 +1,5 @@
 """Test plugin: a hook that stops the run at a chosen iteration until released, so that a test can
-kill the process there (tests/test_kill_resume.py)."""
+kill the process there (tests/tools/test_kill_resume.py)."""
 import os
 import time
 

@@ -38,7 +38,8 @@ class Clusterer:
 @CLUSTERER_REGISTRY.register()
 class DBSCAN(Clusterer):
     """DBSCAN(eps, CLUSTER.MIN_SAMPLES) on a precomputed distance; the neighbourhood ``d ≤ eps``
-    includes the point.  The result holds the core-sample mask."""
+    includes the point.  The result holds the core-sample mask.  On a sparse distance the unstored
+    pairs are at distance 1, so an eps >= 1 makes every pair neighbours: one cluster."""
 
     uses_eps = True
 
@@ -47,6 +48,10 @@ class DBSCAN(Clusterer):
 
     def __call__(self, dist, *, eps=None, features=None, cannot_link=None) -> ClusterResult:
         eps = float(eps)
+        if sp.issparse(dist) and eps >= 1.0:
+            n = dist.shape[0]
+            core = np.full(n, n >= self.min_samples)
+            return ClusterResult(np.where(core, 0, -1), eps=eps, core=core)
         if sp.issparse(dist):
             labels, core = dbscan_sparse(dist.tocsr(), eps, self.min_samples, return_core=True)
             return ClusterResult(labels, eps=eps, core=core)
@@ -78,6 +83,11 @@ class ICDBSCAN(Clusterer):
         self.constraint_sets = None
 
     def __call__(self, dist, *, eps=None, features=None, cannot_link=None) -> ClusterResult:
+        if sp.issparse(dist) and float(eps) >= 1.0:
+            from .empty_policy import PseudoLabelError  # noqa: PLC0415
+            raise PseudoLabelError(
+                f"ICDBSCAN with eps={float(eps):.4g}: the Jaccard distance lies in [0, 1], so every pair "
+                f"would be a neighbour. Decrease CLUSTER.EPS (or CLUSTER.ADAPTIVE_RHO) below 1")
         if self.order == "reference":
             if self.constraint_sets is None:
                 self.constraint_sets = constraint_sets(cannot_link, dist.shape[0])

@@ -8,6 +8,7 @@ colour jitter (``INPUT.CJ``), normalisation, random erasing (``INPUT.REA``, fill
 frames of a clip get the same flip / crop / jitter / erased box; ``INPUT.CLIP_CONSISTENT False``
 draws them per frame instead (AuxUSLReID's behaviour).  An image is a clip of one frame.
 """
+import warnings
 from typing import Optional, Sequence
 
 import numpy as np
@@ -22,21 +23,37 @@ class CorruptImageError(OSError):
     """An image file cannot be decoded."""
 
 
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """RGB of any mode; 16/32-bit grey images ("I;16", "I") are scaled to 8 bits (Pillow's own
+    conversion clips them, which turns a 16-bit PNG white)."""
+    if img.mode.startswith("I"):
+        arr = np.asarray(img).astype(np.float64)
+        if img.mode.startswith("I;16") or arr.max(initial=0) > 255:
+            arr = arr / 257.0
+        return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L").convert("RGB")
+    return img.convert("RGB")
+
+
 def read_image(path: str) -> Image.Image:
-    """The RGB image at ``path``; ``CorruptImageError`` naming the file when it cannot be read."""
+    """The RGB image at ``path``; ``CorruptImageError`` naming the file when it cannot be read or is
+    a decompression bomb (more pixels than ``Image.MAX_IMAGE_PIXELS``)."""
+    skip = "or set DATASETS.SKIP_CORRUPT True to skip unreadable images with a warning."
     try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return _to_rgb(img)
     except FileNotFoundError as e:
         raise CorruptImageError(
             f"Image file {path} is missing. The dataset folder changed after it was indexed; "
             f"restore the file or re-create the dataset."
         ) from e
-    except OSError as e:
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
         raise CorruptImageError(
-            f"Cannot decode image {path} ({e}). Replace or delete the file, or set "
-            f"DATASETS.SKIP_CORRUPT True to skip unreadable images with a warning."
-        ) from e
+            f"Image {path} is too large to decode safely ({e}). Replace or delete the file, {skip}"
+        ) from None
+    except OSError as e:
+        raise CorruptImageError(f"Cannot decode image {path} ({e}). Replace or delete the file, {skip}") from e
 
 
 def load_frame(path: str, size: Sequence[int]) -> np.ndarray:

@@ -9,6 +9,7 @@ import torch
 
 from ..cluster.aux_info import build_test_aux, test_transit_available
 from ..config import CfgNode, ConfigError, get_cfg, load_yaml_with_base
+from ..config.validate import validate_cfg
 from ..data import build_dataset
 from ..evaluation import ReidEvaluator
 from ..modeling import build_model
@@ -87,6 +88,7 @@ def setup_cfg(config_file: str = "", opts: Optional[List[str]] = None, eval_only
     cfg.PLUGINS = plugins
     if eval_only:
         cfg.TEST.EVAL_ONLY = True
+    validate_cfg(cfg)
     cfg.freeze()
     return cfg
 
@@ -140,6 +142,9 @@ class DefaultTrainer(SimpleTrainer):
             self.train_set = build_dataset(cfg, cfg.DATASETS.TRAIN)
             self.test_set = (self.train_set if cfg.DATASETS.TEST == cfg.DATASETS.TRAIN
                              else build_dataset(cfg, cfg.DATASETS.TEST))
+        if not cfg.TEST.EVAL_ONLY:
+            self.train_set.require(["train"])
+        self.test_set.require(["query", "gallery"])
         self.checkpointer = Checkpointer(cfg.OUTPUT_DIR)
         self.iters_per_epoch = cfg.SOLVER.ITERS_PER_EPOCH
         self.forward_batch_size = cfg.SOLVER.FORWARD_BATCH_SIZE
@@ -148,7 +153,7 @@ class DefaultTrainer(SimpleTrainer):
                               f"has no per_sample / batch_losses split (docs/meta_arch.md), so its "
                               f"forward cannot run in chunks; set SOLVER.FORWARD_BATCH_SIZE 0")
         skips = cfg.SOLVER.MAX_NONFINITE_SKIPS if cfg.SOLVER.SKIP_NONFINITE_LOSS else 0
-        self.nonfinite = NonFiniteLossGuard(skips, self.checkpointer.last_checkpoint)
+        self.nonfinite = NonFiniteLossGuard(skips, lambda: self.checkpointer.run_checkpoint)
         self.amp = build_mixed_precision(cfg, next(model.parameters()).device)
         self.max_epochs = cfg.SOLVER.MAX_EPOCHS
         self._evaluators: Dict[bool, ReidEvaluator] = {}  # keyed by whether STS is applied
@@ -285,9 +290,22 @@ class DefaultTrainer(SimpleTrainer):
                 self.load_model_weights(self.cfg.MODEL.WEIGHTS)
             return
         state = load_checkpoint(path)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        missing = [k for k in ("model", "optimizer", "scheduler", "epoch", "iter", "hooks", "rng")
+                   if k not in state]
+        if missing:
+            raise CheckpointError(f"{path} is not a training checkpoint of unreidusl (no {', '.join(missing)}): "
+                                  f"use it as MODEL.WEIGHTS without --resume, or resume from another "
+                                  f"OUTPUT_DIR")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise CheckpointError(
+                f"--resume: {path} was written by another model or optimiser than this config builds "
+                f"({type(self.model).__name__}; {str(e).splitlines()[0][:300]}). Resume with the config "
+                f"of that run (OUTPUT_DIR/config.yaml), or start this one in another OUTPUT_DIR") from None
         self.scheduler.load_state_dict(state["scheduler"])
+        self.checkpointer.run_checkpoint = path
         self.start_epoch, self.iter = int(state["epoch"]), int(state["iter"])
         self.nonfinite.consecutive = int(state.get("nonfinite_skips", 0))
         if "inner_iter" in state:  # a mid-epoch checkpoint: continue inside that epoch

@@ -59,3 +59,26 @@ class NonFiniteLossGuard:
         logger.warning("Skipped the step at %s: loss terms %s (%d of at most %d in a row)", where, terms,
                        self.consecutive, self.max_skips)
         return False
+
+    def check_state(self, trainer) -> None:
+        """After the optimiser step: stop with ``FloatingPointError`` when a parameter or a floating
+        buffer (e.g. BatchNorm statistics, the cluster memory) is no longer finite although the loss
+        was, naming the tensors and the last good checkpoint.  One reduction over the model per
+        step (NaN and Inf propagate through the sums)."""
+        model = trainer.model
+        tensors = [t for t in list(model.parameters()) + list(model.buffers()) if t.is_floating_point()]
+        if not tensors:
+            return
+        total = torch.stack([t.detach().float().sum() for t in tensors]).sum()
+        if comm.all_reduce_sum_((~torch.isfinite(total)).float().reshape(1)).item() == 0:
+            return
+        bad = [name for name, t in list(model.named_parameters()) + list(model.named_buffers())
+               if t.is_floating_point() and not torch.isfinite(t.detach()).all()]
+        last = self.last_checkpoint()
+        resume = (f"the last good checkpoint is {last}: --resume continues from it" if last
+                  else "no checkpoint has been written yet")
+        raise FloatingPointError(
+            f"The model became non-finite at epoch {trainer.epoch + 1} iteration {trainer.inner_iter + 1} "
+            f"(global iteration {trainer.iter}) although the loss was finite: {', '.join(bad[:5]) or 'on another rank'}"
+            f"{' ...' if len(bad) > 5 else ''}. {resume}. Lower SOLVER.BASE_LR, or check MODEL.MEMORY / "
+            f"MEAN_TEACHER settings.")

@@ -84,8 +84,8 @@ class TrainerBase:
             for self.epoch in range(start_epoch, max_epochs):
                 self.storage.epoch = self.epoch
                 if self.start_inner_iter is None:
-                    self.before_epoch()
                     self.inner_iter = 0
+                    self.before_epoch()
                 else:
                     self.inner_iter, self.start_inner_iter = self.start_inner_iter, None
                     self.resume_epoch()
@@ -182,6 +182,7 @@ class SimpleTrainer(TrainerBase):
         if not self.nonfinite.check(self, losses):
             return
         self.amp.step(self.optimizer)
+        self.nonfinite.check_state(self)
         self.storage.put_scalars(total_loss=total.item(), **{k: v.item() for k, v in losses.items()})
         self.storage.put_scalar("lr", self.optimizer.param_groups[0]["lr"])
 

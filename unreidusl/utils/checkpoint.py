@@ -1,4 +1,5 @@
 """Atomic, weights-only-loadable checkpoints of the complete training state."""
+import io
 import logging
 import os
 import random
@@ -41,16 +42,42 @@ def set_rng_state(state: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class _RecordingFile(io.RawIOBase):
+    """A writable file that remembers the ``OSError`` of a failed write: ``torch.save`` turns it
+    into a RuntimeError that no longer says "disk full"."""
+
+    def __init__(self, f) -> None:
+        super().__init__()
+        self.f, self.error = f, None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+
 def _atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
     """``write(f)`` into a temporary file in the same folder, fsync, then ``os.replace``: a crash or a
     full disk leaves either the previous file or the new one, never a truncated one.  An ``OSError``
-    (disk full, read-only or missing folder) becomes a ``CheckpointError`` naming the file."""
+    (disk full, read-only or missing folder), also one that ``torch.save`` reports as a
+    RuntimeError, becomes a ``CheckpointError`` naming the file and the cause."""
     folder = os.path.dirname(os.path.abspath(path))
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=folder)
         with os.fdopen(fd, "wb") as f:
-            write(f)
+            recorder = _RecordingFile(f)
+            try:
+                write(recorder)
+            except RuntimeError as e:
+                if recorder.error is not None:
+                    raise recorder.error from e
+                raise
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -71,10 +98,13 @@ def atomic_torch_save(obj: Any, path: str) -> None:
 
 
 class Checkpointer:
-    """Saves ``name.pth`` files in ``save_dir`` and records the newest one in ``last_checkpoint``."""
+    """Saves ``name.pth`` files in ``save_dir`` and records the newest one in ``last_checkpoint``.
+    ``run_checkpoint``: the newest checkpoint of this run (written by this process, or the one it
+    resumed from), None before the first."""
 
     def __init__(self, save_dir: str) -> None:
         self.save_dir = save_dir
+        self.run_checkpoint: Optional[str] = None
 
     def save(self, name: str, state: Dict[str, Any]) -> str:
         """Write ``name.pth``, then point ``last_checkpoint`` at it; if either write fails the marker
@@ -92,14 +122,23 @@ class Checkpointer:
             raise CheckpointError(f"Checkpoint {path} was not saved ({e.__cause__ or e}); {keep}. Free disk "
                                   f"space or make {self.save_dir} (OUTPUT_DIR) writable.") from e
         logger.info("Saved checkpoint %s", path)
+        self.run_checkpoint = path
         return path
 
     def last_checkpoint(self) -> Optional[str]:
         marker = os.path.join(self.save_dir, LAST_CHECKPOINT)
         if not os.path.isfile(marker):
             return None
-        with open(marker) as f:
-            path = os.path.join(self.save_dir, f.read().strip())
+        try:
+            with open(marker, encoding="utf-8") as f:
+                name = f.read(4096).strip()
+        except UnicodeDecodeError:
+            name = ""
+        if not name or os.sep in name or "\0" in name or not name.endswith(".pth"):
+            raise CheckpointError(f"{marker} should hold the file name of the newest checkpoint (e.g. "
+                                  f"model_0003.pth) but does not. Write that name into it, or delete it "
+                                  f"to start from scratch.")
+        path = os.path.join(self.save_dir, name)
         if not os.path.isfile(path):
             raise CheckpointError(f"{marker} names {path}, which does not exist. Delete {marker} "
                                   f"to start from scratch, or restore the file.")

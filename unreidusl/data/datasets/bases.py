@@ -122,6 +122,15 @@ class ReIDDataset:
         elif mode != "all":
             raise ValueError(f"DATASETS.MODE must be 'all' or 'dense', got {self.cfg.DATASETS.MODE!r}")
 
+    def require(self, splits: Sequence[str]) -> None:
+        """Raise ``DatasetFormatError`` naming the dataset folder when one of ``splits`` is empty."""
+        empty = [s for s in splits if not getattr(self, s)]
+        if empty:
+            raise DatasetFormatError(
+                f"{self.name} under {self.root}: the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} "
+                f"empty (no readable sample). Expected this tree:\n{self.expected_tree}\nPut the images "
+                f"there, or point DATASETS.ROOT at the folder that holds '{self.dataset_dir}'.")
+
     def statistics(self) -> List[List]:
         """Rows [split, ids, samples, cameras, frames, distractor samples]."""
         rows = []

@@ -80,7 +80,17 @@ class MARS(ReIDDataset):
                                 os.path.join(base, "bbox_train"), strict_pid)
         test = self.read_split(files["test_names"], files["test_table"], "track_test_info",
                                os.path.join(base, "bbox_test"), True)
-        qidx = load_mat_array(files["query_idx"], "query_IDX").astype(np.int64).ravel()
+        raw = load_mat_array(files["query_idx"], "query_IDX").ravel()
+        if raw.dtype.kind not in "iuf" or (raw.dtype.kind == "f" and not np.all(raw == np.round(raw))):
+            raise DatasetFormatError(f"{files['query_idx']}: query_IDX must hold whole row numbers, got "
+                                     f"{raw.dtype} values such as {raw[:3].tolist()}: restore the official "
+                                     f"file")
+        qidx = raw.astype(np.int64)
+        dup = np.unique(qidx, return_counts=True)
+        if (dup[1] > 1).any():
+            raise DatasetFormatError(f"{files['query_idx']}: query_IDX lists rows "
+                                     f"{dup[0][dup[1] > 1][:5].tolist()} more than once: restore the "
+                                     f"official file")
         if len(qidx) == 0 or qidx.min() < 1 or qidx.max() > len(test):
             got = f"[{qidx.min()}, {qidx.max()}]" if len(qidx) else "nothing"
             raise DatasetFormatError(f"{files['query_idx']}: query_IDX must hold 1-based rows of "

@@ -8,7 +8,7 @@ folder made there by another version of the generator is regenerated.
 import logging
 import os
 
-from .bases import DATASET_REGISTRY
+from .bases import DATASET_REGISTRY, DatasetFormatError
 from .dukemtmc_video import DukeMTMCVideoReID
 from .dukemtmcreid import DukeMTMCreID
 from .market1501 import Market1501
@@ -39,7 +39,14 @@ def ensure_synthetic(cfg, root: str, fmt: str, dataset_dir: str) -> str:
             )
         logger.info("Generating the synthetic %s world (preset %s, seed %d) in %s ...",
                     fmt, s.PRESET, s.SEED, base)
-    make_synthetic(root=base, fmt=fmt, seed=s.SEED, preset=s.PRESET, refresh_stale=True)
+    try:
+        make_synthetic(root=base, fmt=fmt, seed=s.SEED, preset=s.PRESET, refresh_stale=True)
+    except OSError as e:
+        if isinstance(e, FileExistsError):
+            raise DatasetFormatError(f"{e}") from None
+        raise DatasetFormatError(
+            f"Cannot generate the synthetic {fmt} dataset in {base} ({e.strerror or e}): make "
+            f"DATASETS.ROOT ({root}) writable, or point it at a writable folder") from None
     return base
 
 

@@ -63,6 +63,15 @@ class ReIDMethod(ResizableModule):
         ``default_losses`` when NAME is empty) and ``self.loss_weights``."""
         self.losses, self.loss_weights = build_loss_set(cfg, self.default_losses)
 
+    def float32_batch_losses(self, per_sample: dict, targets: torch.Tensor, **batch) -> Dict[str, torch.Tensor]:
+        """``batch_losses`` with the per-sample outputs in float32 and autocast off: under mixed
+        precision only the backbone runs in bf16 / fp16, the neck, memories, logits and losses in
+        float32 (as in the chunked forward of gradient accumulation); without it, a no-op."""
+        device = next(iter(per_sample.values())).device.type
+        with torch.autocast(device_type=device, enabled=False):
+            full = {k: v.float() if v.is_floating_point() else v for k, v in per_sample.items()}
+            return self.batch_losses(full, targets, **batch)
+
     def weighted_losses(self, outputs: dict, targets: torch.Tensor) -> Dict[str, torch.Tensor]:
         """``{name: weight · loss(outputs, targets)}`` for every configured loss."""
         return {n: self.loss_weights[n] * fn(outputs, targets) for n, fn in self.losses.items()}

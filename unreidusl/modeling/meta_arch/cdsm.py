@@ -91,7 +91,7 @@ class CDSM(ReIDMethod):
         if not self.training:
             return self.teacher.embed(self.teacher.pooled(images))
         targets = batch["targets"].to(self.device, non_blocking=True)
-        return self.batch_losses(self.per_sample(images), targets, batch.get("index"))
+        return self.float32_batch_losses(self.per_sample(images), targets, index=batch.get("index"))
 
     @torch.no_grad()
     def reset_pseudo_labels(self, result) -> None:

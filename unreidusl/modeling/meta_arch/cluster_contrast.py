@@ -56,7 +56,7 @@ class ClusterContrast(ReIDMethod):
         targets = batch["targets"].to(self.device, non_blocking=True)
         # further batch fields a subclass's batch_losses takes (e.g. ThreeC's camera ids)
         extra = {k: batch[k].to(self.device, non_blocking=True) for k in self.batch_keys}
-        return self.batch_losses(self.per_sample(images), targets, **extra)
+        return self.float32_batch_losses(self.per_sample(images), targets, **extra)
 
     @torch.no_grad()
     def reset_pseudo_labels(self, result) -> None:

@@ -123,7 +123,7 @@ class MTCluster(ReIDMethod):
         if not self.training:
             return self.teacher.test_features(images)
         targets = batch["targets"].to(self.device, non_blocking=True)
-        return self.batch_losses(self.per_sample(images), targets)
+        return self.float32_batch_losses(self.per_sample(images), targets)
 
     def cluster_extractor(self) -> torch.nn.Module:
         """The teacher's clustering features: its test feature, or with CLUSTER.FEATURE pre_bn its

@@ -126,7 +126,7 @@ class NCPLR(ReIDMethod):
             return self.encoder.embed(self.encoder.pooled(images))
         targets = batch["targets"].to(self.device, non_blocking=True)
         index = batch["index"].to(self.device, non_blocking=True)
-        return self.batch_losses({"pooled": self.encoder.branch_pooled(images)}, targets, index)
+        return self.float32_batch_losses({"pooled": self.encoder.branch_pooled(images)}, targets, index=index)
 
     def batch_losses(self, per_sample, targets: torch.Tensor, index: torch.Tensor):
         bn = self.encoder.branch_neck(per_sample["pooled"])                      # [B, 1+P, d]

@@ -135,7 +135,7 @@ def worker(case, impl, repeat):
 def _rerank_runner(rank, qf, gf, q_pids, g_pids, q_cams, g_cams, use_cython, phases):
     """Re-ranked evaluation; ``phases`` accumulates kNN / Jaccard / total-prepare seconds."""
     from unreidusl.evaluation import rerank
-    from unreidusl.evaluation.aux_distance import ChunkedDistance
+    from unreidusl.evaluation.chunked_distance import ChunkedDistance
 
     for arr in (qf, gf):
         arr /= np.linalg.norm(arr, axis=1, keepdims=True)

@@ -28,9 +28,9 @@ STEPS: List[tuple] = [
     ("+RLSCE", {"MODEL.LOSSES.ID_OPTION": 3}),
     ("+WATL", {"MODEL.LOSSES.TRI_OPTION": 2}),
     ("+DTI", {"DATALOADER.ITERS_CLUSTER_MULTIPLIER": None}),
-    ("+TOC", {"CLUSTER.ICDBSCAN_OPTION": True, "TEST.OVERLAP_CONSTRAINT": True}),
-    ("+STS", {"CLUSTER.STR_OPTION": True, "TEST.STR_OPTION": True}),
-    ("+SCP", {"CLUSTER.CCE_OPTION": True, "TEST.CCE_OPTION": True}),
+    ("+TOC", {"CLUSTER.TOC.ENABLED": True, "TEST.TOC.ENABLED": True}),
+    ("+STS", {"CLUSTER.STS.ENABLED": True, "TEST.STS.ENABLED": True}),
+    ("+SCP", {"CLUSTER.SCP.ENABLED": True, "TEST.SCP.ENABLED": True}),
 ]
 
 

@@ -44,16 +44,16 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from unreidusl.cluster import build_distance, cluster_quality, cluster_summary  # noqa: E402
-from unreidusl.cluster.aux_info import mine_train_aux  # noqa: E402
+from unreidusl.auxinfo import mine_train_aux  # noqa: E402
 from unreidusl.cluster.pipeline import PseudoLabeler, tracklet_groups  # noqa: E402
 from unreidusl.data import build_dataset  # noqa: E402
 from unreidusl.engine import setup_cfg  # noqa: E402
 
 logger = logging.getLogger("unreidusl")
 
-VARIANTS = [("base", {}), ("+SCP", {"CCE_OPTION": True}), ("+STS", {"STR_OPTION": True}),
-            ("+TOC", {"ICDBSCAN_OPTION": True}), ("+SCP+STS", {"CCE_OPTION": True, "STR_OPTION": True}),
-            ("+TOC+SCP+STS", {"ICDBSCAN_OPTION": True, "CCE_OPTION": True, "STR_OPTION": True})]
+VARIANTS = [("base", {}), ("+SCP", {"SCP.ENABLED": True}), ("+STS", {"STS.ENABLED": True}),
+            ("+TOC", {"TOC.ENABLED": True}), ("+SCP+STS", {"SCP.ENABLED": True, "STS.ENABLED": True}),
+            ("+TOC+SCP+STS", {"TOC.ENABLED": True, "SCP.ENABLED": True, "STS.ENABLED": True})]
 
 
 def histogram_features(samples, frames=4):
@@ -106,7 +106,11 @@ def variant_cfg(cfg, opts):
     c = cfg.clone()
     c.defrost()
     for k, v in opts.items():
-        c.CLUSTER[k] = v
+        node = c.CLUSTER
+        *parents, leaf = k.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = v
     c.freeze()
     return c
 
@@ -121,8 +125,8 @@ def run(cfg, features, samples, eps_list, out_dir):
     try:
         if (tracklet_groups(samples) >= 0).any():
             variants += [("+must-link", {"MUST_LINK": True}),
-                         ("+TOC+SCP+STS+must-link", {"ICDBSCAN_OPTION": True, "CCE_OPTION": True,
-                                                     "STR_OPTION": True, "MUST_LINK": True})]
+                         ("+TOC+SCP+STS+must-link", {"TOC.ENABLED": True, "SCP.ENABLED": True,
+                                                     "STS.ENABLED": True, "MUST_LINK": True})]
     except ValueError:
         pass                                                 # image dataset: no tracklet groups
     rows = []

@@ -3,7 +3,7 @@
 
     python tools/mine_aux.py --config-file F [--out DIR] [--transit-from-labels] [KEY VALUE ...]
 
-Writes, into ``--out`` (default ``OUTPUT_DIR/aux``):
+Writes, into ``--out`` (default ``OUTPUT_DIR/auxinfo``):
 
 * ``train_aux.npz``: the training tracklets (keys, cameras, time spans) and the N x N TOC
   cannot-links (same camera, overlapping time spans), in the dataset's training order
@@ -11,11 +11,10 @@ Writes, into ``--out`` (default ``OUTPUT_DIR/aux``):
 * ``test_aux.npz``: query / gallery tracklets and the Q x G TOC matrix (``DATASETS.TEST``).
 
 SCP needs no file (camera ids).  STS needs a transit-time model: the trainer estimates it at every
-clustering from the pairs its model deems the same identity (``OUTPUT_DIR/aux/transit.npz``);
+clustering from the pairs its model deems the same identity (``OUTPUT_DIR/auxinfo/transit.npz``);
 ``--transit-from-labels`` estimates it here from the *ground-truth* training identities instead
 (an oracle for analysis: it uses labels an unsupervised method does not have) and stores it in
-both files.  Use the files with ``CLUSTER.AUX_PATH DIR`` (training) and
-``cluster.aux_info.load_test_aux(DIR, query, gallery)`` (evaluation).
+both files.  Use them with ``AUX.PATH DIR`` (training and evaluation).
 """
 import argparse
 import logging
@@ -28,8 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from unreidusl.cluster.aux_info import TrackletMeta, overlap_matrix, save_aux  # noqa: E402
-from unreidusl.cluster.transit import TransitModel  # noqa: E402
+from unreidusl.auxinfo import TrackletMeta, TransitModel, overlap_matrix, save_aux  # noqa: E402
 from unreidusl.data import build_dataset  # noqa: E402
 from unreidusl.engine import setup_cfg  # noqa: E402
 
@@ -64,8 +62,8 @@ def mine(cfg, out_dir, transit_from_labels=False):
     transit = None
     if transit_from_labels:
         rows, cols = label_pairs(np.array([s.pid for s in train_set.train]))
-        transit = TransitModel.estimate(meta, rows, cols, bin_size=c.STR_BIN, sigma=c.STR_SIGMA,
-                                        prior=c.STR_PRIOR)
+        transit = TransitModel.estimate(meta, rows, cols, bin_size=c.STS.BIN, sigma=c.STS.SIGMA,
+                                        prior=c.STS.PRIOR)
     save_aux(os.path.join(out_dir, "train_aux.npz"), "train", {"train": meta}, toc, transit)
     stats = {"train": len(meta), "train_cannot_link_pairs": toc.nnz // 2,
              "partners_per_tracklet": toc.nnz / max(1, len(meta))}
@@ -81,14 +79,14 @@ def mine(cfg, out_dir, transit_from_labels=False):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config-file", default="", metavar="FILE")
-    p.add_argument("--out", default="", help="output folder (default OUTPUT_DIR/aux)")
+    p.add_argument("--out", default="", help="output folder (default OUTPUT_DIR/auxinfo)")
     p.add_argument("--transit-from-labels", action="store_true",
                    help="estimate the STS transit model from ground-truth training ids (oracle)")
     p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE overrides")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = setup_cfg(args.config_file, args.opts)
-    out = args.out or os.path.join(cfg.OUTPUT_DIR, "aux")
+    out = args.out or os.path.join(cfg.OUTPUT_DIR, "auxinfo")
     stats = mine(cfg, out, args.transit_from_labels)
     logger.info("Wrote %s: %s", out, ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                               for k, v in stats.items()))

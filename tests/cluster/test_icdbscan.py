@@ -185,7 +185,7 @@ def test_errors_and_formats():
 
 def test_registered_clusterer_and_plain_dbscan_interface():
     cfg = get_cfg()
-    cfg.CLUSTER.EPS, cfg.CLUSTER.MIN_SAMPLES, cfg.CLUSTER.ICDBSCAN_RELAXED = 0.15, 2, 0.0
+    cfg.CLUSTER.EPS, cfg.CLUSTER.MIN_SAMPLES, cfg.CLUSTER.TOC.RELAXED = 0.15, 2, 0.0
     dist = chain()
     cl = sp.csr_matrix(([True, True], ([0, 4], [4, 0])), shape=(8, 8))
     ic = CLUSTERER_REGISTRY.get("ICDBSCAN")(cfg)

@@ -73,6 +73,6 @@ def test_registered_clusterer_takes_features():
     assert labeler.distance is None
     result = labeler(torch.from_numpy(x))
     assert adjusted_rand_score(y, result.labels) == 1.0 and result.eps is None
-    cfg.CLUSTER.CCE_OPTION = True
+    cfg.CLUSTER.SCP.ENABLED = True
     with pytest.raises(ValueError, match="distance-based clusterer"):
         PseudoLabeler(cfg, samples)

@@ -5,7 +5,7 @@ import pytest
 
 from unreidusl.cluster.jaccard import jaccard_distance
 from unreidusl.cluster.knn import faiss_available, knn_search
-from unreidusl.evaluation.aux_distance import ChunkedDistance
+from unreidusl.evaluation.chunked_distance import ChunkedDistance
 from unreidusl.evaluation.rank import evaluate_features, evaluate_rank
 from unreidusl.evaluation.rerank import ReRankedDistance, re_ranking
 

@@ -18,13 +18,13 @@ import torch
 import torch.nn.functional as F
 from sklearn.cluster import DBSCAN
 
-from unreidusl.cluster.aux_info import mine_train_aux
+from unreidusl.auxinfo import mine_train_aux
 from unreidusl.cluster.icdbscan import constraint_sets, icdbscan
 from unreidusl.cluster.pipeline import PseudoLabeler
 from unreidusl.data import Sample
 from unreidusl.engine import setup_cfg
 from unreidusl.engine.teacher_hooks import EMATeacher
-from unreidusl.evaluation.aux_distance import AuxTerms
+from unreidusl.auxinfo import AuxTerms
 from unreidusl.modeling import build_model
 from unreidusl.modeling.backbones.resnet import ResNetTrunk
 from unreidusl.modeling.layers.batch_norm import SplitBatchNorm
@@ -139,16 +139,16 @@ REFERENCE_KEYS = {
     "MODEL.BN_VIRTUAL_STATS": "first", "MEAN_TEACHER.EMA_CLASSIFIER": True,
     "MEAN_TEACHER.EMA_BUFFERS": False, "MEAN_TEACHER.EMA_STEP": "epoch_x_iters",
     "CLUSTER.FEATURE": "pre_bn", "CLUSTER.JACCARD_WEIGHTS": "dot", "CLUSTER.K1": 30, "CLUSTER.K2": 6,
-    "CLUSTER.ICDBSCAN_ORDER": "reference", "INPUT.CLIP_CONSISTENT": False,
+    "CLUSTER.TOC.ORDER": "reference", "INPUT.CLIP_CONSISTENT": False,
     "SOLVER.SCHED": "ConstantLR", "SOLVER.RESET_OPTIMIZER_EACH_EPOCH": True,
-    "TEST.CCE_LAMBDA": 0.03, "TEST.OVERLAP_PENALTY": 1000.0,
+    "TEST.SCP.LAMBDA": 0.03, "TEST.TOC.PENALTY": 1000.0,
 }
 FIXED_KEYS = {
     "MODEL.BACKBONE.STEM_RELU": True, "MODEL.LOSSES.RLSCE_MAP": "nearest_others",
     "MODEL.BN_VIRTUAL_SPLITS": 1, "CLUSTER.FEATURE": "embedding",
-    "CLUSTER.JACCARD_WEIGHTS": "sqeuclidean", "CLUSTER.ICDBSCAN_ORDER": "fifo",
+    "CLUSTER.JACCARD_WEIGHTS": "sqeuclidean", "CLUSTER.TOC.ORDER": "fifo",
     "INPUT.CLIP_CONSISTENT": True, "SOLVER.RESET_OPTIMIZER_EACH_EPOCH": False,
-    "SOLVER.SCHED": "MultiStepLR", "TEST.OVERLAP_PENALTY": math.inf,
+    "SOLVER.SCHED": "MultiStepLR", "TEST.TOC.PENALTY": math.inf,
 }
 
 
@@ -301,7 +301,7 @@ def test_icdbscan_clusterer_keeps_its_constraint_sets_across_calls():
     csr = sp.csr_matrix((np.ones(sum(map(len, cl)), bool),
                          (np.repeat(np.arange(n), [len(s) for s in cl]),
                           [j for s in cl for j in sorted(s)])), shape=(n, n))
-    cfg = setup_cfg(PAPER[1], TINY + ["CLUSTER.ICDBSCAN_RELAXED", "0.0", "CLUSTER.MIN_SAMPLES", "3"])
+    cfg = setup_cfg(PAPER[1], TINY + ["CLUSTER.TOC.RELAXED", "0.0", "CLUSTER.MIN_SAMPLES", "3"])
     clusterer = CLUSTERER_REGISTRY.get("ICDBSCAN")(cfg)
     eps = float(np.quantile(d[np.triu_indices(n, 1)], 0.1))
     oracle = constraint_sets(csr, n)
@@ -379,11 +379,11 @@ def test_ema_step_count_epoch_times_iterations():
 def test_test_time_scp_weight_and_toc_penalty_of_the_paper_config():
     cfg = setup_cfg(PAPER[1])
     terms = AuxTerms(2, 3, overlap=np.array([[1, 0, 0], [0, 0, 1]]), same_camera=np.array([[1, 1, 0], [0, 1, 0]]),
-                     cce_lambda=cfg.TEST.CCE_LAMBDA, overlap_penalty=cfg.TEST.OVERLAP_PENALTY)
+                     cce_lambda=cfg.TEST.SCP.LAMBDA, overlap_penalty=cfg.TEST.TOC.PENALTY)
     d = terms.apply(np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]), 0)
     assert np.allclose(d, [[1000.13, 0.23, 0.3], [0.4, 0.53, 1000.6]])
     fixed = setup_cfg(FIXED[1])
-    d = AuxTerms(1, 2, overlap=np.array([[1, 0]]), overlap_penalty=fixed.TEST.OVERLAP_PENALTY).apply(
+    d = AuxTerms(1, 2, overlap=np.array([[1, 0]]), overlap_penalty=fixed.TEST.TOC.PENALTY).apply(
         np.array([[0.1, 0.2]]), 0)
     assert np.isinf(d[0, 0]) and d[0, 1] == 0.2
 
@@ -457,11 +457,11 @@ def test_one_pseudo_label_round_in_reference_mode(tmp_path):
     centres = rng.normal(size=(k, 16)) * 0.3
     x = (centres[pids] + rng.normal(scale=0.3, size=(n, 16))) * rng.uniform(0.7, 1.6, (n, 1))
     x = x.astype(np.float32)
-    opts = TINY + ["CLUSTER.ICDBSCAN_OPTION", "True", "CLUSTER.ICDBSCAN_RELAXED", "-1.0",
-                   "CLUSTER.CCE_OPTION", "True", "CLUSTER.STR_OPTION", "False", "CLUSTER.MIN_SAMPLES", "4",
+    opts = TINY + ["CLUSTER.TOC.ENABLED", "True", "CLUSTER.TOC.RELAXED", "-1.0",
+                   "CLUSTER.SCP.ENABLED", "True", "CLUSTER.STS.ENABLED", "False", "CLUSTER.MIN_SAMPLES", "4",
                    "CLUSTER.SIZE_HISTOGRAM", "False", "CLUSTER.ADAPTIVE_RHO", "0.03"]
     cfg = setup_cfg(PAPER[1], opts)
-    assert cfg.CLUSTER.ADAPTIVE and cfg.CLUSTER.CCE_LAMBDA == 0.006
+    assert cfg.CLUSTER.ADAPTIVE and cfg.CLUSTER.SCP.LAMBDA == 0.006
     labeler = PseudoLabeler(cfg, samples, str(tmp_path))
     result = labeler(torch.from_numpy(x))
     labels, info = result.labels, {"eps": result.eps}
@@ -579,4 +579,4 @@ def test_duke_paper_config_trains_one_short_epoch_on_a_synthetic_twin(tmp_path, 
     assert "Pseudo-labels for epoch 1" in log and "Evaluation after epoch 1" in log
     assert (out / "model_final.pth").is_file()
     cfg_text = (out / "config.yaml").read_text()
-    assert "FRAME_BN: true" in cfg_text and "ICDBSCAN_ORDER: reference" in cfg_text
+    assert "FRAME_BN: true" in cfg_text and "ORDER: reference" in cfg_text

@@ -19,7 +19,7 @@ def test_variants_are_cumulative_and_restore_config_values():
     assert v["baseline"]["MODEL.LOSSES.ID_OPTION"] == 1 and v["baseline"]["DATALOADER.ITERS_CLUSTER_MULTIPLIER"] == -1
     assert v["+WATL"]["MODEL.LOSSES.ID_OPTION"] == 3 and v["+WATL"]["MODEL.LOSSES.TRI_OPTION"] == 2
     assert v["+DTI"]["DATALOADER.ITERS_CLUSTER_MULTIPLIER"] == cfg.DATALOADER.ITERS_CLUSTER_MULTIPLIER
-    assert v["+SCP"]["CLUSTER.ICDBSCAN_OPTION"] and v["+SCP"]["TEST.STR_OPTION"] and v["+SCP"]["TEST.CCE_OPTION"]
+    assert v["+SCP"]["CLUSTER.TOC.ENABLED"] and v["+SCP"]["TEST.STS.ENABLED"] and v["+SCP"]["TEST.SCP.ENABLED"]
     with pytest.raises(SystemExit, match="unknown variants"):
         ablation.variant_overrides(cfg, ["+MAGIC"])
 

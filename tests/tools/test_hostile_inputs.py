@@ -60,7 +60,7 @@ def test_eps_past_the_jaccard_range(tiny_root, tmp_path, capsys):
     _one_line(capsys, "into one cluster", "Decrease CLUSTER.EPS")
     # ICDBSCAN on the sparse Jaccard distance refuses such an eps
     assert main(tiny_opts(tiny_root, tmp_path / "b", **{"CLUSTER.EPS": 3.0,
-                                                         "CLUSTER.ICDBSCAN_OPTION": True})) == 1
+                                                         "CLUSTER.TOC.ENABLED": True})) == 1
     _one_line(capsys, "ICDBSCAN with eps=3", "below 1")
 
 

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from unreidusl.cluster.aux_info import TrackletMeta, load_aux, mine_train_aux, save_aux
-from unreidusl.cluster.transit import TransitModel
+from unreidusl.auxinfo import TrackletMeta, load_aux, mine_train_aux, save_aux
+from unreidusl.auxinfo.transit import TransitModel
 from unreidusl.data import Sample
 from unreidusl.utils.checkpoint import CheckpointError, load_checkpoint
 from unreidusl.utils.safe_npz import InvalidFileError, UnsafeFileError
@@ -301,7 +301,7 @@ def test_training_with_an_out_of_range_aux_index_stops_with_one_line(tiny_root, 
     from unreidusl.engine import setup_cfg
 
     opts = tiny_opts(tiny_root, tmp_path / "run", **{"SOLVER.MAX_EPOCHS": 1,
-                                                     "CLUSTER.ICDBSCAN_OPTION": True})
+                                                     "CLUSTER.TOC.ENABLED": True})
     cfg = setup_cfg("", opts)
     samples = build_dataset(cfg, cfg.DATASETS.TRAIN).train
     aux = mine_train_aux(samples)
@@ -312,7 +312,7 @@ def test_training_with_an_out_of_range_aux_index_stops_with_one_line(tiny_root, 
     arrays["toc_indptr"] = np.r_[0, np.ones(n, np.int64)]       # one cannot-link, of point 0 ...
     arrays["toc_indices"] = np.array([2 ** 30])                  # ... with a point that does not exist
     np.savez(path, **arrays)
-    rc = main(opts + ["CLUSTER.AUX_PATH", path])
+    rc = main(opts + ["AUX.PATH", path])
     out = capsys.readouterr()
     assert rc == 1
     line = [ln for ln in (out.out + out.err).splitlines() if "ERROR" in ln]

@@ -1,6 +1,6 @@
 """No file that unreidusl reads executes code: checkpoints, weights and ImageNet weights load with
 ``weights_only=True``, auxiliary files are ``.npz`` read with ``allow_pickle=False``, and the original
-AuxUSLReID pickles need CLUSTER.ALLOW_PICKLE.  Each test feeds a file whose unpickling would create a
+AuxUSLReID pickles need AUX.ALLOW_PICKLE.  Each test feeds a file whose unpickling would create a
 marker file, and checks that the load is refused and the marker never appears."""
 import ast
 import os
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from unreidusl.cluster.aux_info import load_aux, load_test_aux, load_train_aux
-from unreidusl.cluster.transit import TransitModel
+from unreidusl.auxinfo import load_aux, load_test_aux, load_train_aux
+from unreidusl.auxinfo.transit import TransitModel
 from unreidusl.data.datasets.bases import Sample
 from unreidusl.engine import setup_cfg
 from unreidusl.modeling import build_model
@@ -70,12 +70,12 @@ def _samples(n, prefix):
 def test_aux_pickles_need_the_opt_in_and_npz_objects_are_refused(tmp_path, payload):
     train, query, gallery = _samples(4, "train"), _samples(2, "query"), _samples(3, "gallery")
     _write_pickle(tmp_path / "cannotlink_pts.pickle", [payload] * 4)
-    with pytest.raises(UnsafeFileError, match="CLUSTER.ALLOW_PICKLE"):
+    with pytest.raises(UnsafeFileError, match="AUX.ALLOW_PICKLE"):
         load_train_aux(str(tmp_path), train)
     test_dir = tmp_path / "test"
     test_dir.mkdir()
     _write_pickle(test_dir / "overlap_relation.pickle", payload)
-    with pytest.raises(UnsafeFileError, match="CLUSTER.ALLOW_PICKLE"):
+    with pytest.raises(UnsafeFileError, match="AUX.ALLOW_PICKLE"):
         load_test_aux(str(test_dir), query, gallery)
     npz = str(tmp_path / "train_aux.npz")
     np.savez(npz, format=np.array([payload], dtype=object))          # an object array = a pickle
@@ -110,7 +110,7 @@ def _keyword(node, key):
 
 def test_every_loader_in_the_code_is_safe_or_an_explicit_opt_in():
     """torch.load only with weights_only=True; np.load never with allow_pickle=True; pickle.load(s)
-    only in aux_info.py (load_legacy_pickle, behind CLUSTER.ALLOW_PICKLE)."""
+    only in auxinfo/files.py (load_legacy_pickle, behind AUX.ALLOW_PICKLE)."""
     found = []
     for folder in ("unreidusl", "tools", "benchmarks"):
         for dirpath, _, files in os.walk(os.path.join(ROOT, folder)):
@@ -129,6 +129,6 @@ def test_every_loader_in_the_code_is_safe_or_an_explicit_opt_in():
                         allow = _keyword(node, "allow_pickle")
                         assert allow is None or getattr(allow, "value", None) is False, rel
                     elif owner in ("pickle", "dill", "joblib", "cloudpickle"):
-                        assert rel == os.path.join("unreidusl", "cluster", "aux_info.py"), rel
+                        assert rel == os.path.join("unreidusl", "auxinfo", "files.py"), rel
                     found.append((rel, owner))
     assert (os.path.join("unreidusl", "utils", "checkpoint.py"), "torch") in found

@@ -5,12 +5,11 @@ from . import clusterers, distances  # noqa: F401  (register the built-in compon
 from .clusterers import Clusterer
 from .distances import Distance
 from .result import ClusterResult
-from .distances import apply_aux_terms
 from .eps import AdaptiveEps, adaptive_eps
 from .icdbscan import icdbscan
 from .metrics import cluster_quality, cluster_summary
 
 __all__ = ["CLUSTERER_REGISTRY", "DISTANCE_REGISTRY", "build_clusterer", "build_distance",
            "Clusterer", "ClusterResult", "Distance",
-           "cluster_quality", "cluster_summary", "apply_aux_terms", "AdaptiveEps", "adaptive_eps",
+           "cluster_quality", "cluster_summary", "AdaptiveEps", "adaptive_eps",
            "icdbscan"]

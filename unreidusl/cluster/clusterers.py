@@ -9,7 +9,8 @@ cannot_link=None) -> ClusterResult``; its class attributes declare what it needs
 * ``uses_eps``: a radius ``eps`` is passed (fixed ``CLUSTER.EPS``, adaptive, or scaled by the
   empty-cluster policy); the result records it;
 * ``needs_features``: a distance-based clusterer that also reads the features (HDC);
-* ``uses_cannot_link``: the TOC cannot-link constraints (N x N sparse boolean) are passed.
+* ``uses_cannot_link``: the TOC cannot-link constraints (N x N sparse boolean) are passed (with
+  ``CLUSTER.TOC.ENABLED``).
 """
 import numpy as np
 import scipy.sparse as sp
@@ -65,8 +66,8 @@ class DBSCAN(Clusterer):
 @CLUSTERER_REGISTRY.register()
 class ICDBSCAN(Clusterer):
     """DBSCAN with cannot-link sets (AuxUSLReID's TOC in training), see ``icdbscan.py``:
-    ``CLUSTER.EPS``, ``CLUSTER.MIN_SAMPLES``, relaxation ``CLUSTER.ICDBSCAN_RELAXED``, growth order
-    ``CLUSTER.ICDBSCAN_ORDER``.  In "reference" order the clusterer keeps the constraint sets
+    ``CLUSTER.EPS``, ``CLUSTER.MIN_SAMPLES``, relaxation ``CLUSTER.TOC.RELAXED``, growth order
+    ``CLUSTER.TOC.ORDER``.  In "reference" order the clusterer keeps the constraint sets
     between calls, as the released code did: the first call takes them from ``cannot_link``, and
     every call relaxes and grows them in place (a resumed run starts again from ``cannot_link``,
     as the released code re-read its file)."""
@@ -76,10 +77,10 @@ class ICDBSCAN(Clusterer):
 
     def __init__(self, cfg) -> None:
         self.min_samples = cfg.CLUSTER.MIN_SAMPLES
-        self.relaxed = cfg.CLUSTER.ICDBSCAN_RELAXED
-        self.order = cfg.CLUSTER.ICDBSCAN_ORDER
+        self.relaxed = cfg.CLUSTER.TOC.RELAXED
+        self.order = cfg.CLUSTER.TOC.ORDER
         if self.order not in ("fifo", "reference"):
-            raise ValueError(f"CLUSTER.ICDBSCAN_ORDER must be 'fifo' or 'reference', got {self.order!r}")
+            raise ValueError(f"CLUSTER.TOC.ORDER must be 'fifo' or 'reference', got {self.order!r}")
         self.constraint_sets = None
 
     def __call__(self, dist, *, eps=None, features=None, cannot_link=None) -> ClusterResult:

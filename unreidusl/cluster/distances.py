@@ -1,4 +1,5 @@
-"""Registered clustering distances, and the training-side SCP / STS modification of a distance.
+"""Registered clustering distances (the training-side SCP / STS modification of a distance is
+``auxinfo.terms.apply_aux_terms``).
 
 Importing this module does not import torch (a numpy-only clustering process stays small)."""
 from __future__ import annotations
@@ -10,7 +11,6 @@ import scipy.sparse as sp
 
 from .build import DISTANCE_REGISTRY
 from .jaccard import jaccard_distance
-from .sparse_rows import row_blocks
 
 
 def knn_device(model_device: str):
@@ -123,54 +123,3 @@ class EuclideanDistance(Distance):
 
         x = torch.as_tensor(features, dtype=torch.float32)
         return torch.cdist(x, x).numpy()
-
-
-def apply_aux_terms(dist, same_camera=None, cce_lambda: float = 0.006, plausibility=None,
-                    str_lambda: float = 0.6, str_gamma: float = 8.0, block: int = 1 << 22):
-    """Training-side SCP then STS (AuxUSLReID's training terms) on a copy of the N x N distance:
-
-        D' = (D + lambda_c * S) * (1 + lambda_s * exp(-gamma * P))
-
-    ``same_camera`` / ``plausibility`` are callables ``(rows, cols) -> S or P`` of index pairs
-    (None = term off); the formulas are ``utils.aux_math``'s, shared with the test side.
-
-    Sparse D (unstored = 1): only the stored entries are modified.  Exactness: with
-    ``lambda_c, lambda_s >= 0`` an unstored pair's true value ``(1 + lambda_c S)(1 + ...)`` is
-    still >= 1, so every comparison against a threshold below 1 (eps, the ICDBSCAN relaxation
-    ``|r| eps``, the eps-neighbour pairs) gives the same answer as the dense computation.  Negative
-    lambdas could pull unstored pairs below the threshold and are refused for sparse input.
-    Dense D: every entry, in row blocks of about ``block`` elements."""
-    from ..utils.aux_math import apply_scp, apply_sts  # noqa: PLC0415
-
-    def modify(vals, rows, cols):
-        if same_camera is not None:
-            apply_scp(vals, same_camera(rows, cols), cce_lambda)
-        if plausibility is not None:
-            apply_sts(vals, plausibility(rows, cols), str_lambda, str_gamma)
-        return vals
-
-    if same_camera is None and plausibility is None:
-        return dist
-    if sp.issparse(dist):
-        if (same_camera is not None and cce_lambda < 0) or (plausibility is not None
-                                                              and str_lambda < 0):
-            raise ValueError("SCP/STS on a sparse distance need lambda >= 0 (unstored entries "
-                             "must stay >= 1)")
-        out = dist.tocsr().copy()
-        for r0, r1 in row_blocks(out.indptr):            # bounded temporaries for any nnz
-            e0, e1 = out.indptr[r0], out.indptr[r1]
-            rows = np.repeat(np.arange(r0, r1, dtype=np.int64), np.diff(out.indptr[r0:r1 + 1]))
-            vals = modify(out.data[e0:e1].astype(np.float64), rows,
-                          out.indices[e0:e1].astype(np.int64))
-            out.data[e0:e1] = vals
-        return out
-    d = np.array(dist, dtype=np.result_type(np.asarray(dist).dtype, np.float32), copy=True)
-    n, m = d.shape
-    step = max(1, block // max(m, 1))
-    for s in range(0, n, step):
-        e = min(n, s + step)
-        rows = np.repeat(np.arange(s, e, dtype=np.int64), m)
-        cols = np.tile(np.arange(m, dtype=np.int64), e - s)
-        vals = modify(d[s:e].ravel().astype(np.float64), rows, cols)
-        d[s:e] = vals.reshape(e - s, m)
-    return d

@@ -4,9 +4,9 @@
 For N training tracklets with features X, :class:`PseudoLabeler` computes, in this order:
 
 1. ``D = distance(X)`` (``CLUSTER.DISTANCE``; sparse Jaccard by default, unstored = 1);
-2. SCP (``CLUSTER.CCE_OPTION``): ``D <- D + CCE_LAMBDA * [cam_i == cam_j]``;
-3. STS (``CLUSTER.STR_OPTION``): ``D <- D * (1 + STR_LAMBDA * exp(-STR_GAMMA * P_ij))``.  P comes
-   from ``CLUSTER.AUX_PATH`` when that file holds one, otherwise it is re-estimated at every
+2. SCP (``CLUSTER.SCP``): ``D <- D + LAMBDA * [cam_i == cam_j]``;
+3. STS (``CLUSTER.STS``): ``D <- D * (1 + LAMBDA * exp(-GAMMA * P_ij))``.  P comes
+   from ``AUX.PATH`` when that file holds one, otherwise it is re-estimated at every
    clustering (``transit.TransitModel``) from the pairs the current model deems the same
    identity: ``i < j`` with ``D_ij <= eps`` after SCP, minus the cannot-linked pairs (eps = the
    frozen adaptive value, else a fresh adaptive value on the SCP distance, else ``CLUSTER.EPS``);
@@ -14,15 +14,16 @@ For N training tracklets with features X, :class:`PseudoLabeler` computes, in th
    ``ADAPTIVE_RHO``; frozen after the first clustering when ``EPS_FROZEN``), times the ``eps_scale``
    of the call (the empty-cluster policy's retries), for clusterers that declare ``uses_eps``;
 5. the clusterer, called with what it declares (``clusterers.Clusterer``); with
-   ``CLUSTER.ICDBSCAN_OPTION`` it gets the TOC cannot-links (``DBSCAN`` is then replaced by
+   ``CLUSTER.TOC.ENABLED`` it gets the TOC cannot-links (``DBSCAN`` is then replaced by
    ``ICDBSCAN``);
 6. must-link (``CLUSTER.MUST_LINK``): the chunks of one tracklet (samples whose first frames share
    a folder and a camera, in a video dataset) take the majority label of their non-outlier chunks
    (ties: the smaller label); chunks of a tracklet that is all outliers stay outliers.
 
-The TOC / SCP information is mined from the samples' metadata (``aux_info.py``) and written to
-``OUTPUT_DIR/aux/train_aux.npz``, or read from ``CLUSTER.AUX_PATH``; an estimated transit model
-is written to ``OUTPUT_DIR/aux/transit.npz`` (reusable on the test side).
+The TOC / SCP information is mined from the samples' metadata (``unreidusl.auxinfo``) and written to
+``OUTPUT_DIR/auxinfo/train_aux.npz``, or read from ``AUX.PATH``; the estimated transit model is kept
+as ``PseudoLabeler.transit`` (the trainer hands it to the evaluator) and saved to
+``OUTPUT_DIR/auxinfo/transit.npz`` (for evaluation-only runs).
 """
 from __future__ import annotations
 
@@ -32,13 +33,15 @@ import time
 
 import numpy as np
 
-from .aux_info import load_train_aux, mine_train_aux, save_aux
+from ..auxinfo.files import load_train_aux, save_aux
+from ..auxinfo.mining import mine_train_aux
+from ..auxinfo.terms import apply_aux_terms
+from ..auxinfo.test_time import transit_file
+from ..auxinfo.transit import TransitModel
 from .build import CLUSTERER_REGISTRY, build_clusterer, build_distance
-from .result import ClusterResult
-from .distances import apply_aux_terms
 from .eps import AdaptiveEps, adaptive_eps
 from .icdbscan import eps_graph, pair_values
-from .transit import TransitModel
+from .result import ClusterResult
 
 __all__ = ["PseudoLabeler", "tracklet_groups", "apply_must_link"]
 
@@ -89,14 +92,14 @@ class PseudoLabeler:
     def __init__(self, cfg, samples, output_dir: str = "") -> None:
         self.cfg, self.samples, self.output_dir = cfg, list(samples), output_dir
         c = cfg.CLUSTER
-        if c.ICDBSCAN_OPTION and c.NAME == "DBSCAN":
+        if c.TOC.ENABLED and c.NAME == "DBSCAN":
             self.clusterer = CLUSTERER_REGISTRY.get("ICDBSCAN")(cfg)
         else:
             self.clusterer = build_clusterer(cfg)
         on_features = self.clusterer.input_kind == "features"
-        if on_features and (c.CCE_OPTION or c.STR_OPTION or c.ICDBSCAN_OPTION or c.ADAPTIVE):
-            raise ValueError(f"CLUSTER.NAME={c.NAME} clusters the features; CCE_OPTION, STR_OPTION, "
-                             f"ICDBSCAN_OPTION and ADAPTIVE need a distance-based clusterer")
+        if on_features and (c.SCP.ENABLED or c.STS.ENABLED or c.TOC.ENABLED or c.ADAPTIVE):
+            raise ValueError(f"CLUSTER.NAME={c.NAME} clusters the features; CLUSTER.SCP, STS, TOC and "
+                             f"ADAPTIVE need a distance-based clusterer")
         if c.ADAPTIVE and not self.clusterer.uses_eps:
             raise ValueError(f"CLUSTER.ADAPTIVE sets the clusterer's eps, but {c.NAME} has none")
         if c.RELIABILITY_EPS_GAP > 0 and not self.clusterer.uses_eps:
@@ -119,20 +122,21 @@ class PseudoLabeler:
         """Training aux information (loaded or mined once)."""
         if self._aux is None:
             c = self.cfg.CLUSTER
-            if c.AUX_PATH:
-                self._aux = load_train_aux(c.AUX_PATH, self.samples, c.ALLOW_PICKLE)
+            a = self.cfg.AUX
+            if a.PATH:
+                self._aux = load_train_aux(a.PATH, self.samples, a.ALLOW_PICKLE)
             else:
                 self._aux = mine_train_aux(self.samples)
                 if self.output_dir:
-                    path = os.path.join(self.output_dir, "aux", "train_aux.npz")
+                    path = os.path.join(self.output_dir, "auxinfo", "train_aux.npz")
                     save_aux(path, "train", {"train": self._aux.meta}, self._aux.cannot_link)
             aux = self._aux
             timeless = ("the training samples carry no timestamps (e.g. MARS file names have "
-                        "no time); give CLUSTER.AUX_PATH")
-            if c.ICDBSCAN_OPTION and aux.cannot_link is None:
-                raise ValueError(f"CLUSTER.ICDBSCAN_OPTION needs time-overlap constraints: {timeless}")
-            if c.STR_OPTION and aux.plausibility is None and not aux.meta.has_time:
-                raise ValueError(f"CLUSTER.STR_OPTION needs tracklet time spans: {timeless}")
+                        "no time); give AUX.PATH")
+            if c.TOC.ENABLED and aux.cannot_link is None:
+                raise ValueError(f"CLUSTER.TOC.ENABLED needs time-overlap constraints: {timeless}")
+            if c.STS.ENABLED and aux.plausibility is None and not aux.meta.has_time:
+                raise ValueError(f"CLUSTER.STS.ENABLED needs tracklet time spans: {timeless}")
             n_cl = 0 if aux.cannot_link is None else aux.cannot_link.nnz
             logger.info("Auxiliary information from %s: %d tracklets, %d cannot-link pairs",
                         aux.source, len(aux.meta), n_cl // 2)
@@ -164,7 +168,7 @@ class PseudoLabeler:
             eps = float(c.EPS)
         else:
             eps = self.eps.value if self.eps.frozen else None
-        reach = max(1.0, abs(c.ICDBSCAN_RELAXED)) if c.ICDBSCAN_OPTION else 1.0
+        reach = max(1.0, abs(c.TOC.RELAXED)) if c.TOC.ENABLED else 1.0
         return None if eps is None else (eps * max(1.0, eps_scale) + c.RELIABILITY_EPS_GAP) * reach
 
     def estimate_transit(self, dist) -> TransitModel:
@@ -178,10 +182,10 @@ class PseudoLabeler:
         if aux.cannot_link is not None and rows.size:
             free = pair_values(aux.cannot_link, rows, cols, fill=0.0) == 0
             rows, cols = rows[free], cols[free]
-        self.transit = TransitModel.estimate(aux.meta, rows, cols, bin_size=c.STR_BIN,
-                                             sigma=c.STR_SIGMA, prior=c.STR_PRIOR)
+        self.transit = TransitModel.estimate(aux.meta, rows, cols, bin_size=c.STS.BIN,
+                                             sigma=c.STS.SIGMA, prior=c.STS.PRIOR)
         if self.output_dir:
-            self.transit.save(os.path.join(self.output_dir, "aux", "transit.npz"))
+            self.transit.save(transit_file(self.output_dir))
         return self.transit
 
     def __call__(self, features, dist=None, eps_scale: float = 1.0) -> ClusterResult:
@@ -196,20 +200,20 @@ class PseudoLabeler:
             if dist is None:
                 dist = self.distance(features, max_dist=self._max_dist(eps_scale))
             step1 = dist  # e.g. for NCPLR's neighbour graph
-            if c.CCE_OPTION:
+            if c.SCP.ENABLED:
                 dist = apply_aux_terms(dist, same_camera=self.aux.same_camera,
-                                       cce_lambda=c.CCE_LAMBDA)
-            if c.STR_OPTION:
+                                       cce_lambda=c.SCP.LAMBDA)
+            if c.STS.ENABLED:
                 plaus = self.aux.plausibility
                 if plaus is None:
                     model, meta = self.estimate_transit(dist), self.aux.meta
                     plaus = lambda r, cc: model.pairs(meta, r, meta, cc)  # noqa: E731
-                dist = apply_aux_terms(dist, plausibility=plaus, str_lambda=c.STR_LAMBDA,
-                                       str_gamma=c.STR_GAMMA)
+                dist = apply_aux_terms(dist, plausibility=plaus, str_lambda=c.STS.LAMBDA,
+                                       str_gamma=c.STS.GAMMA)
             kwargs = {}
             if clusterer.uses_eps:
                 kwargs["eps"] = (self.eps(dist) if self.eps is not None else float(c.EPS)) * eps_scale
-            if clusterer.uses_cannot_link and c.ICDBSCAN_OPTION:
+            if clusterer.uses_cannot_link and c.TOC.ENABLED:
                 kwargs["cannot_link"] = self.aux.cannot_link
             if clusterer.needs_features:
                 kwargs["features"] = features

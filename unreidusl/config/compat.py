@@ -13,6 +13,17 @@ logger = logging.getLogger(__name__)
 
 RENAMED: Dict[str, str] = {
     "MUTUAL_TEACH.ALPHA": "MEAN_TEACHER.ALPHA",
+    "CLUSTER.ICDBSCAN_OPTION": "CLUSTER.TOC.ENABLED",
+    "CLUSTER.ICDBSCAN_RELAXED": "CLUSTER.TOC.RELAXED",
+    "CLUSTER.CCE_OPTION": "CLUSTER.SCP.ENABLED",
+    "CLUSTER.CCE_LAMBDA": "CLUSTER.SCP.LAMBDA",
+    "CLUSTER.STR_OPTION": "CLUSTER.STS.ENABLED",
+    "CLUSTER.STR_LAMBDA": "CLUSTER.STS.LAMBDA",
+    "CLUSTER.STR_GAMMA": "CLUSTER.STS.GAMMA",
+    "TEST.OVERLAP_CONSTRAINT": "TEST.TOC.ENABLED",
+    "TEST.CCE_OPTION": "TEST.SCP.ENABLED",
+    "TEST.CCE_LAMBDA": "TEST.SCP.LAMBDA",
+    "TEST.STR_OPTION": "TEST.STS.ENABLED",
     "INPUT.DO_FLIP": "INPUT.FLIP.ENABLED",
     "INPUT.FLIP_PROB": "INPUT.FLIP.PROB",
     "INPUT.DO_PAD": "INPUT.PADDING.ENABLED",
@@ -57,13 +68,13 @@ DEAD: Dict[str, str] = {
     "CUDNN_BENCHMARK": "cuDNN autotuning follows DETERMINISTIC",
     "CHECKPOING.REMAIN_CLASSIFIER": "checkpoints always hold the full model",
     "CHECKPOING.PRETRAIN_PATH": "unused by the reference; see MODEL.BACKBONE.PRETRAIN_PATH",
-    "PICKLE_PATH": "auxiliary files are mined into .npz; see CLUSTER.AUX_PATH",
-    "CLUSTER.ICDBSCAN_CONSTRAINT_PATH": "auxiliary files are mined into .npz; see CLUSTER.AUX_PATH",
-    "CLUSTER.CCE_PATH": "auxiliary files are mined into .npz; see CLUSTER.AUX_PATH",
-    "CLUSTER.STR_PATH": "auxiliary files are mined into .npz; see CLUSTER.AUX_PATH",
-    "TEST.CONSTRAINT_PATH": "auxiliary files are mined into .npz; see CLUSTER.AUX_PATH",
-    "TEST.CCE_PATH": "auxiliary files are mined into .npz; see CLUSTER.AUX_PATH",
-    "TEST.STR_PATH": "auxiliary files are mined into .npz; see CLUSTER.AUX_PATH",
+    "PICKLE_PATH": "auxiliary files are mined into .npz; see AUX.PATH",
+    "CLUSTER.ICDBSCAN_CONSTRAINT_PATH": "auxiliary files are mined into .npz; see AUX.PATH",
+    "CLUSTER.CCE_PATH": "auxiliary files are mined into .npz; see AUX.PATH",
+    "CLUSTER.STR_PATH": "auxiliary files are mined into .npz; see AUX.PATH",
+    "TEST.CONSTRAINT_PATH": "auxiliary files are mined into .npz; see AUX.PATH",
+    "TEST.CCE_PATH": "auxiliary files are mined into .npz; see AUX.PATH",
+    "TEST.STR_PATH": "auxiliary files are mined into .npz; see AUX.PATH",
 }
 
 

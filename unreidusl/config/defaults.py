@@ -372,39 +372,38 @@ _C.CLUSTER.ADAPTIVE = False
 _C.CLUSTER.ADAPTIVE_RHO = 1.6e-3
 # True: compute the adaptive eps at the first clustering only (saved in checkpoints); False: every time.
 _C.CLUSTER.EPS_FROZEN = True
-# Use ICDBSCAN with the time-overlap (TOC) cannot-links of the training tracklets (DBSCAN -> ICDBSCAN).
-_C.CLUSTER.ICDBSCAN_OPTION = False
+# Auxiliary information at training time (unreidusl/auxinfo, docs/clustering.md).
+# TOC: cannot-links between the training tracklets of one camera that overlap in time; DBSCAN is then
+# replaced by ICDBSCAN (AuxUSLReID's CLUSTER.ICDBSCAN_OPTION).
+_C.CLUSTER.TOC = CN()
+_C.CLUSTER.TOC.ENABLED = False
 # ICDBSCAN relaxation r: r >= 0 drops constraints with d <= r*eps; r < 0 keeps only those with d <= |r|*eps.
-_C.CLUSTER.ICDBSCAN_RELAXED = 0.0
+_C.CLUSTER.TOC.RELAXED = 0.0
 # ICDBSCAN growth order. "fifo": seeds first-in first-out, candidates in ascending index order, the
 # cannot-link sets copied per call (compiled, fast). "reference": AuxUSLReID's released algorithm
 # exactly (Python set iteration order; a cluster root's cannot-link set grows in place during the
 # call and the relaxed, grown sets carry over to the next clustering).
-_C.CLUSTER.ICDBSCAN_ORDER = "fifo"
-# SCP in training: D += CCE_LAMBDA * [same camera].
-_C.CLUSTER.CCE_OPTION = False
-# SCP weight lambda_c for training, sized for the Jaccard distance (in [0, 1], eps 0.5-0.6): 0.05
-# moves same-camera pairs within a tenth of eps across it.  AuxUSLReID's 0.006 (sized for its
-# distances; it barely moves a Jaccard distance) is kept in its paper configs (USL_MTCluster_Duke.yml).
-_C.CLUSTER.CCE_LAMBDA = 0.05
-# STS in training: D *= 1 + STR_LAMBDA * exp(-STR_GAMMA * P), P = camera-pair transit plausibility.
-_C.CLUSTER.STR_OPTION = False
-# STS lambda_s (training).
-_C.CLUSTER.STR_LAMBDA = 0.6
-# STS gamma (training).
-_C.CLUSTER.STR_GAMMA = 8.0
-# STS estimator: width of a time-gap bin, in frames of the dataset clock (50 = 2 s at 25 fps).
-_C.CLUSTER.STR_BIN = 50.0
-# STS estimator: Gaussian smoothing of the gap histogram, in bins (0 = none).
-_C.CLUSTER.STR_SIGMA = 1.0
-# STS estimator: pseudo-count per bin (higher = milder P from few observations).
-_C.CLUSTER.STR_PRIOR = 1.0
+_C.CLUSTER.TOC.ORDER = "fifo"
+# SCP: D += LAMBDA * [same camera] (AuxUSLReID's CLUSTER.CCE_OPTION / CCE_LAMBDA). The weight is sized
+# for the Jaccard distance (in [0, 1], eps 0.5-0.6): 0.05 moves same-camera pairs within a tenth of
+# eps across it. AuxUSLReID's 0.006 (it barely moves a Jaccard distance) is kept in its paper configs.
+_C.CLUSTER.SCP = CN()
+_C.CLUSTER.SCP.ENABLED = False
+_C.CLUSTER.SCP.LAMBDA = 0.05
+# STS: D *= 1 + LAMBDA * exp(-GAMMA * P), P = camera-pair transit plausibility (AuxUSLReID's
+# CLUSTER.STR_OPTION / STR_LAMBDA / STR_GAMMA), estimated from the pseudo-labels at every clustering.
+_C.CLUSTER.STS = CN()
+_C.CLUSTER.STS.ENABLED = False
+_C.CLUSTER.STS.LAMBDA = 0.6
+_C.CLUSTER.STS.GAMMA = 8.0
+# Transit estimator: width of a time-gap bin, in frames of the dataset clock (50 = 2 s at 25 fps) ...
+_C.CLUSTER.STS.BIN = 50.0
+# ... Gaussian smoothing of the gap histogram, in bins (0 = none) ...
+_C.CLUSTER.STS.SIGMA = 1.0
+# ... and the pseudo-count per bin (higher = milder P from few observations).
+_C.CLUSTER.STS.PRIOR = 1.0
 # Force the chunks of one tracklet (same folder and camera, video datasets) into one cluster.
 _C.CLUSTER.MUST_LINK = False
-# Training aux info: an .npz from tools/mine_aux.py or a folder with it / the original pickles; "" = mine.
-_C.CLUSTER.AUX_PATH = ""
-# Allow loading the original AuxUSLReID .pickle files (unpickling can execute code: trusted files only).
-_C.CLUSTER.ALLOW_PICKLE = False
 # k-means (CLUSTER.NAME = "KMeans"): number of clusters K.
 _C.CLUSTER.NUM_CLUSTERS = 500
 # k-means: maximum Lloyd iterations.
@@ -477,28 +476,39 @@ _C.TEST.RERANK.K2 = 6
 _C.TEST.RERANK.LAMBDA = 0.3
 # kNN backend of the re-ranking: "torch", "numpy", "faiss" or "auto".
 _C.TEST.RERANK.KNN_BACKEND = "torch"
-# TOC: query/gallery pairs overlapping in time (matrix given to ReidEvaluator) never match (+inf).
-_C.TEST.OVERLAP_CONSTRAINT = False
-# TOC penalty: .inf (default) sets overlapping pairs to +inf (they rank last, in gallery order among
-# themselves); a finite number is added to their distance instead (AuxUSLReID: 1000, which keeps
-# their relative order). Only the ranks among blocked items differ.
-_C.TEST.OVERLAP_PENALTY = float("inf")
-# SCP: D += CCE_LAMBDA * [same camera] (matrix given to ReidEvaluator, else from camera ids).
-_C.TEST.CCE_OPTION = False
-# SCP weight lambda_c (AuxUSLReID training value; its test YAML used 0.03).
-_C.TEST.CCE_LAMBDA = 0.006
-# STS: D *= 1 + STR_LAMBDA * exp(-STR_GAMMA * P), P in [0, 1] given to ReidEvaluator.
-_C.TEST.STR_OPTION = False
-# STS weight lambda_s.
-_C.TEST.STR_LAMBDA = 0.6
-# STS decay gamma.
-_C.TEST.STR_GAMMA = 8.0
+# Auxiliary information at test time. TOC: query/gallery pairs that overlap in time in one camera
+# never match (AuxUSLReID's TEST.OVERLAP_CONSTRAINT). PENALTY: .inf (default) sets them to +inf (they
+# rank last, in gallery order among themselves); a finite number is added to their distance instead
+# (AuxUSLReID: 1000, which keeps their relative order). Only the ranks among blocked items differ.
+_C.TEST.TOC = CN()
+_C.TEST.TOC.ENABLED = False
+_C.TEST.TOC.PENALTY = float("inf")
+# SCP: D += LAMBDA * [same camera] (AuxUSLReID's TEST.CCE_OPTION / CCE_LAMBDA; its training value
+# 0.006, its test config 0.03).
+_C.TEST.SCP = CN()
+_C.TEST.SCP.ENABLED = False
+_C.TEST.SCP.LAMBDA = 0.006
+# STS: D *= 1 + LAMBDA * exp(-GAMMA * P), P from the transit model of the last clustering (or
+# AUX.PATH) (AuxUSLReID's TEST.STR_OPTION, with its CLUSTER.STR_LAMBDA / STR_GAMMA).
+_C.TEST.STS = CN()
+_C.TEST.STS.ENABLED = False
+_C.TEST.STS.LAMBDA = 0.6
+_C.TEST.STS.GAMMA = 8.0
 # Rank-list and CMC pictures after each evaluation, written to OUTPUT_DIR/visualize/.
 _C.TEST.VISUALIZE = CN()
 # Write the pictures (also done on demand by tools/visualize.py).
 _C.TEST.VISUALIZE.ENABLED = False
 # Number of queries (evenly spread over the queries with a true match) to draw rank lists for.
 _C.TEST.VISUALIZE.NUM_QUERIES = 8
+
+# ---------------------------------------------------------------------------------------------
+# Files of auxiliary information (unreidusl/auxinfo): an .npz from tools/mine_aux.py, or a folder
+# with train_aux.npz / test_aux.npz or the original AuxUSLReID pickles; "" = mine it from the
+# dataset's own metadata (AuxUSLReID's CLUSTER.*_PATH / TEST.*_PATH / PICKLE_PATH).
+_C.AUX = CN()
+_C.AUX.PATH = ""
+# Allow loading the original AuxUSLReID .pickle files (unpickling can execute code: trusted files only).
+_C.AUX.ALLOW_PICKLE = False
 
 _C.LOG = CN()
 # Console/JSON/TensorBoard logging period in iterations.

@@ -7,7 +7,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-from ..cluster.aux_info import build_test_aux, test_transit_available
+from ..auxinfo.test_time import build_test_aux, test_transit_available
 from ..config import CfgNode, ConfigError, get_cfg, load_yaml_with_base
 from ..config.validate import validate_cfg
 from ..data import build_dataset
@@ -162,7 +162,7 @@ class DefaultTrainer(SimpleTrainer):
     def build_hooks(self) -> List[hooks.HookBase]:
         cfg = self.cfg
         truth = (np.array([s.pid for s in self.train_set.train]) if self.train_set.has_train_labels else None)
-        pseudo_labels = hooks.PseudoLabelHook(cfg, self.train_set.train, truth)
+        pseudo_labels = self.pseudo_labels = hooks.PseudoLabelHook(cfg, self.train_set.train, truth)
         default = [
             pseudo_labels,
             hooks.LRScheduler(self.scheduler),
@@ -211,18 +211,19 @@ class DefaultTrainer(SimpleTrainer):
         """Evaluate on query/gallery, with the TEST.* auxiliary terms (TOC/SCP/STS) when switched on;
         they are rebuilt each time because the STS transit model follows the current clustering."""
         cfg = self.cfg
-        if cfg.TEST.STR_OPTION and not test_transit_available(cfg):
-            logger.warning("TEST.STR_OPTION: no spatio-temporal model yet (it is estimated at the first "
-                           "clustering, or comes from CLUSTER.AUX_PATH); evaluating without STS")
+        transit = self.pseudo_labels.labeler.transit
+        if cfg.TEST.STS.ENABLED and not test_transit_available(cfg, transit):
+            logger.warning("TEST.STS.ENABLED: no spatio-temporal model yet (it is estimated at the first "
+                           "clustering, or comes from AUX.PATH); evaluating without STS")
             cfg = cfg.clone()
             cfg.defrost()
-            cfg.TEST.STR_OPTION = False
+            cfg.TEST.STS.ENABLED = False
             cfg.freeze()
-        aux = build_test_aux(cfg, self.test_set.query, self.test_set.gallery)
-        evaluator = self._evaluators.get(cfg.TEST.STR_OPTION)
+        aux = build_test_aux(cfg, self.test_set.query, self.test_set.gallery, transit)
+        evaluator = self._evaluators.get(cfg.TEST.STS.ENABLED)
         if evaluator is None:
             evaluator = ReidEvaluator(cfg, self.test_set.query, self.test_set.gallery, **aux)
-            self._evaluators[cfg.TEST.STR_OPTION] = evaluator
+            self._evaluators[cfg.TEST.STS.ENABLED] = evaluator
         elif aux:
             evaluator.set_aux(**aux)
         return evaluator.evaluate(self.model)

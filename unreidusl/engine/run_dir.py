@@ -42,7 +42,7 @@ LOCK_NAME = ".unreidusl.lock"
 # What a training run writes into OUTPUT_DIR (patterns; folders end with "/"); --overwrite deletes
 # exactly these.
 RUN_FILES = ("config*.yaml", "log.txt", "log.rank*.txt", "metrics.json", "last_checkpoint",
-             "model_*.pth", "tensorboard/", "aux/", "clusters/", "visualize/")
+             "model_*.pth", "tensorboard/", "auxinfo/", "clusters/", "visualize/")
 # The files whose presence means "a training run was here".
 RUN_MARKERS = ("config.yaml", "last_checkpoint", "metrics.json", "model_*.pth")
 

@@ -4,7 +4,7 @@ Test distance, built from ``cfg.TEST`` and computed per chunk of queries (never 
 
     D = metric(q, g)                                   (TEST.METRIC)
     D = (1 - λ) · Jaccard + λ · D / rowmax              (TEST.RERANK.ENABLED, see rerank.py)
-    D = aux(D): TOC → +inf, SCP D += λ_c·S, STS D ⊙= 1 + λ_s·exp(−γ·P)  (aux_distance.py)
+    D = aux(D): TOC → +inf, SCP D += λ_c·S, STS D ⊙= 1 + λ_s·exp(−γ·P)  (unreidusl.auxinfo.test_time)
 
 The auxiliary terms act on the final (re-ranked) distance; AuxUSLReID applies them before its
 re-ranking, which then mixes constrained Q x G with unconstrained Q x Q / G x G distances.
@@ -19,7 +19,8 @@ from tabulate import tabulate
 
 from ..data import Sample, build_inference_loader
 from ..utils import comm
-from .aux_distance import AuxTerms, CameraMatch, ChunkedDistance
+from ..auxinfo.test_time import AuxTerms, CameraMatch
+from .chunked_distance import ChunkedDistance
 from .extract import extract_features
 from .rank import evaluate_features
 from .rerank import ReRankedDistance
@@ -55,7 +56,7 @@ class ReidEvaluator:
 
     ``overlap`` (TOC), ``same_camera`` (SCP; default: from the camera ids) and ``plausibility``
     (STS) are Q x G matrices in query / gallery order (dense, scipy sparse or lazy, see
-    ``aux_distance``); they are used only when their TEST switch is on.
+    ``auxinfo.test_time``); they are used only when their TEST switch is on.
     """
 
     def __init__(self, cfg, query: Sequence[Sample], gallery: Sequence[Sample], overlap=None,
@@ -77,23 +78,22 @@ class ReidEvaluator:
     def set_aux(self, overlap=None, same_camera=None, plausibility=None) -> None:
         """Set the auxiliary matrices (checked against the enabled switches now)."""
         t, shape = self.cfg.TEST, (len(self.query), len(self.gallery))
-        missing = [f"TEST.{key} is True but no {arg} matrix was given (ReidEvaluator(..., "
+        missing = [f"TEST.{key}.ENABLED is True but no {arg} matrix was given (ReidEvaluator(..., "
                    f"{arg}=M), M of shape (num_query, num_gallery) = {shape})"
-                   for key, arg, m in (("OVERLAP_CONSTRAINT", "overlap", overlap),
-                                       ("STR_OPTION", "plausibility", plausibility))
-                   if t[key] and m is None]
+                   for key, arg, m in (("TOC", "overlap", overlap), ("STS", "plausibility", plausibility))
+                   if t[key].ENABLED and m is None]
         if missing:
             raise ValueError("; ".join(missing))
-        if t.CCE_OPTION and same_camera is None:
+        if t.SCP.ENABLED and same_camera is None:
             same_camera = CameraMatch(self.q_cams, self.g_cams)
         self.aux = None
-        if t.OVERLAP_CONSTRAINT or t.CCE_OPTION or t.STR_OPTION:
+        if t.TOC.ENABLED or t.SCP.ENABLED or t.STS.ENABLED:
             self.aux = AuxTerms(
-                shape[0], shape[1], overlap=overlap if t.OVERLAP_CONSTRAINT else None,
-                same_camera=same_camera if t.CCE_OPTION else None,
-                plausibility=plausibility if t.STR_OPTION else None,
-                cce_lambda=t.CCE_LAMBDA, str_lambda=t.STR_LAMBDA, str_gamma=t.STR_GAMMA,
-                overlap_penalty=t.OVERLAP_PENALTY)
+                shape[0], shape[1], overlap=overlap if t.TOC.ENABLED else None,
+                same_camera=same_camera if t.SCP.ENABLED else None,
+                plausibility=plausibility if t.STS.ENABLED else None,
+                cce_lambda=t.SCP.LAMBDA, str_lambda=t.STS.LAMBDA, str_gamma=t.STS.GAMMA,
+                overlap_penalty=t.TOC.PENALTY)
 
     def evaluate(self, model: torch.nn.Module) -> Dict[str, float]:
         """Features extracted by all ranks (one shard each); metrics computed by rank 0 and broadcast."""

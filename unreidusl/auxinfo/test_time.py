@@ -1,8 +1,10 @@
-"""Test-time auxiliary information hooked into the query x gallery distance (AuxUSLReID's test terms).
+"""The test-time auxiliary terms: TOC / SCP / STS for query x gallery pairs, from ``AUX.PATH`` or
+mined from the samples, with the STS transit model the trainer estimated at its last clustering
+(passed in memory; ``EVAL_ONLY`` runs read the copy saved in ``OUTPUT_DIR/auxinfo/transit.npz``).
 
-For a chunk of query rows ``r`` (a ``b x G`` block of the distance ``D``) the terms are applied in
-AuxUSLReID's order, each only when given (the formulas live in ``utils/aux_math.py``, shared with the
-training side):
+For a chunk of query rows (a ``b x G`` block of the distance ``D``) :class:`AuxTerms` applies, in
+AuxUSLReID's order and each only when given (formulas in ``terms.py``, shared with the training
+side):
 
 * **TOC** (time-overlap constraint, ``overlap`` O, boolean): ``D[O] = +inf`` (default), or
   ``D <- D + penalty * O`` for a finite ``overlap_penalty`` (AuxUSLReID uses 1000).  Tracklets that
@@ -13,24 +15,31 @@ training side):
   ``D <- D * (1 + lambda_s * exp(-gamma * P))``; it also scales the SCP term.
 
 Matrices are Q x G in query / gallery order: dense numpy / torch arrays, scipy sparse matrices
-(unstored = 0) or any object with ``shape`` and ``rows(start, stop)``.  Only the rows of the
-current chunk are densified.  :class:`ChunkedDistance` composes a base distance (the feature
-metric, or a re-ranked distance) with these terms; it is both a ``dist_fn`` for
-``evaluate_features`` and a lazy matrix for ``evaluate_rank``, so the Q x G distance is never
-materialised.
+(unstored = 0) or any object with ``shape`` and ``rows(start, stop)``; only the rows of the
+current chunk are densified.
 """
+from __future__ import annotations
+
 import logging
 import math
+import os
+from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..utils.aux_math import apply_scp, apply_sts, apply_toc
-from .rank import _feature_chunks, _to_numpy
+from .files import LEGACY_TEST, load_test_aux
+from .mining import mine_test_aux
+from .terms import apply_scp, apply_sts, apply_toc
+from .transit import TransitModel
 
-__all__ = ["AuxTerms", "CameraMatch", "ChunkedDistance"]
+__all__ = ["AuxTerms", "CameraMatch", "build_test_aux", "test_transit_available", "transit_file"]
 
 logger = logging.getLogger(__name__)
+
+
+def _to_numpy(x):
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
 
 
 class CameraMatch:
@@ -117,78 +126,51 @@ class AuxTerms:
         return dist
 
 
-def _row_offset(chunk, base):
-    """Row index of ``chunk`` (a row slice ``base[s:e]``, as ``evaluate_features`` passes) in
-    ``base``, from the memory layout: numpy arrays and torch tensors sharing storage."""
-    if chunk is base:
-        return 0
-    n = int(chunk.shape[0])
-    if hasattr(chunk, "storage_offset") and hasattr(base, "storage_offset"):
-        same = (chunk.untyped_storage().data_ptr() == base.untyped_storage().data_ptr()
-                and tuple(chunk.stride()[1:]) == tuple(base.stride()[1:]))
-        diff, step = chunk.storage_offset() - base.storage_offset(), base.stride(0)
-    elif isinstance(chunk, np.ndarray) and isinstance(base, np.ndarray):
-        same = chunk.strides[1:] == base.strides[1:] and np.may_share_memory(chunk, base)
-        diff = chunk.__array_interface__["data"][0] - base.__array_interface__["data"][0]
-        step = base.strides[0]
+
+
+def _test_aux_folder(cfg) -> str:
+    """AUX.PATH when it is a folder holding test-side information, else ""."""
+    folder = cfg.AUX.PATH
+    if not folder or not os.path.isdir(folder):
+        return ""
+    names = ["test_aux.npz"] + list(LEGACY_TEST.values())
+    return folder if any(os.path.isfile(os.path.join(folder, f)) for f in names) else ""
+
+
+def transit_file(output_dir: str) -> str:
+    """Where the trainer saves the STS transit model it estimated last."""
+    return os.path.join(output_dir, "auxinfo", "transit.npz")
+
+
+def test_transit_available(cfg, transit: Optional[TransitModel] = None) -> bool:
+    """Whether TEST.STS has a spatio-temporal model to use: ``transit`` (the trainer's, in memory),
+    test information under AUX.PATH, or the model saved by the last clustering."""
+    return (transit is not None or bool(_test_aux_folder(cfg))
+            or os.path.isfile(transit_file(cfg.OUTPUT_DIR)))
+
+
+def build_test_aux(cfg, query, gallery, transit: Optional[TransitModel] = None) -> dict:
+    """``overlap`` / ``same_camera`` / ``plausibility`` keyword arguments for
+    ``ReidEvaluator(cfg, query, gallery, **kw)`` (or ``evaluator.set_aux(**kw)``) following the
+    ``TEST.TOC / SCP / STS`` switches: from ``AUX.PATH`` when it holds test information
+    (``test_aux.npz`` or the original pickles), else mined from the samples, with the STS model
+    ``transit`` (the trainer passes the one of its last clustering; None: the saved copy in
+    ``OUTPUT_DIR/auxinfo/transit.npz``, if any)."""
+    t = cfg.TEST
+    if not (t.TOC.ENABLED or t.SCP.ENABLED or t.STS.ENABLED):
+        return {}
+    folder = _test_aux_folder(cfg)
+    if folder:
+        out = load_test_aux(folder, query, gallery, cfg.AUX.ALLOW_PICKLE)
     else:
-        same, diff, step = False, 0, 0
-    if same and tuple(chunk.shape[1:]) == tuple(base.shape[1:]) and step > 0 and diff % step == 0:
-        start = diff // step
-        if 0 <= start and start + n <= base.shape[0]:
-            return int(start)
-    raise ValueError("ChunkedDistance used as dist_fn must get row slices qf[s:e] of the query "
-                     "features it was built with (as evaluate_features passes them); use "
-                     ".rows(start, stop) for other access")
-
-
-class ChunkedDistance:
-    """Lazy Q x G test distance: ``aux(base(q, g))`` computed for query row blocks.
-
-    ``base`` is None (the feature metric: squared Euclidean ``|q|^2 + |g|^2 - 2 q.g`` or
-    ``1 - cos``) or any object with ``rows(start, stop)`` (e.g. a ``ReRankedDistance``).
-
-    Use as ``evaluate_features(qf, gf, ..., dist_fn=cd)`` with the same ``qf``/``gf``, or as
-    ``evaluate_rank(cd, ...)`` (it has ``shape``, ``dtype`` and row slicing ``cd[s:e]``).
-    """
-
-    def __init__(self, qf, gf, metric="euclidean", base=None, aux=None):
-        if metric not in ("euclidean", "cosine"):
-            raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
-        self.qf, self.gf, self.metric, self.base, self.aux = qf, gf, metric, base, aux
-        self.shape = (int(qf.shape[0]), int(gf.shape[0]))
-        if base is not None and tuple(base.shape) != self.shape:
-            raise ValueError(f"base distance has shape {tuple(base.shape)}, expected {self.shape}")
-        if aux is not None and tuple(aux.shape) != self.shape:
-            raise ValueError(f"auxiliary matrices have shape {tuple(aux.shape)}, expected "
-                             f"(num_query, num_gallery) = {self.shape}")
-        wide = "float64" in (str(qf.dtype), str(gf.dtype)) and base is None
-        self.dtype = np.dtype(np.float64 if wide else np.float32)
-
-    def rows(self, start, stop):
-        """Dense ``(stop - start, G)`` distances of queries ``start:stop``."""
-        start, stop = max(0, int(start)), min(self.shape[0], int(stop))
-        if stop <= start:
-            return np.zeros((0, self.shape[1]), self.dtype)
-        if self.base is not None:
-            d = np.array(self.base.rows(start, stop), dtype=self.dtype)
-        else:
-            _, d = next(_feature_chunks(self.qf[start:stop], self.gf, self.metric, stop - start))
-            d = np.asarray(d, dtype=self.dtype)
-        if self.aux is not None:
-            self.aux.apply(d, start)
-        return d
-
-    def __getitem__(self, key):
-        if not isinstance(key, slice) or key.step not in (None, 1):
-            raise TypeError("ChunkedDistance supports contiguous row slices d[start:stop] only")
-        start, stop, _ = key.indices(self.shape[0])
-        return self.rows(start, stop)
-
-    def __call__(self, q_chunk, gf=None):
-        if gf is not None and gf is not self.gf and tuple(gf.shape) != (self.shape[1],) + tuple(
-                self.gf.shape[1:]):
-            raise ValueError(f"gallery features of shape {tuple(gf.shape)} do not match "
-                             f"{tuple(self.gf.shape)}")
-        start = _row_offset(q_chunk, self.qf)
-        return self.rows(start, start + int(q_chunk.shape[0]))
+        saved = transit_file(cfg.OUTPUT_DIR)
+        if transit is None and os.path.isfile(saved):
+            transit = TransitModel.load(saved)
+        out = dict(mine_test_aux(query, gallery, transit), same_camera=None)
+    if t.TOC.ENABLED and out["overlap"] is None:
+        raise ValueError("TEST.TOC.ENABLED needs query / gallery time spans: this dataset has no "
+                         "timestamps; give AUX.PATH with a test_aux.npz (tools/mine_aux.py)")
+    if t.STS.ENABLED and out["plausibility"] is None:
+        raise ValueError("TEST.STS.ENABLED needs a transit model: train with CLUSTER.STS.ENABLED (it "
+                         "saves OUTPUT_DIR/auxinfo/transit.npz) or give AUX.PATH with one")
+    return out

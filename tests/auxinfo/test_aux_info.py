@@ -10,16 +10,16 @@ import scipy.sparse as sp
 import torch
 from PIL import Image
 
-from unreidusl.cluster.aux_info import (AuxMismatchError, TrackletMeta, load_aux, load_test_aux,
+from unreidusl.auxinfo import (AuxMismatchError, TrackletMeta, load_aux, load_test_aux,
                                         load_train_aux, mine_test_aux, mine_train_aux,
                                         overlap_matrix, save_aux)
-from unreidusl.cluster.distances import apply_aux_terms
+from unreidusl.auxinfo import apply_aux_terms
 from unreidusl.cluster.pipeline import PseudoLabeler, apply_must_link, tracklet_groups
 from unreidusl.cluster.plots import cluster_size_histogram, size_classes
-from unreidusl.cluster.transit import TransitModel, TransitPlausibility
+from unreidusl.auxinfo.transit import TransitModel, TransitPlausibility
 from unreidusl.config import get_cfg
 from unreidusl.data import Sample
-from unreidusl.evaluation.aux_distance import AuxTerms
+from unreidusl.auxinfo import AuxTerms
 
 from helpers import tiny_opts
 
@@ -218,8 +218,8 @@ def test_pseudo_labeler_with_all_terms(tmp_path):
     x = rng.normal(size=(11, 16))[pids] + rng.normal(scale=0.3, size=(120, 16))
     cfg = get_cfg()
     opts = ["CLUSTER.K1", 10, "CLUSTER.K2", 3, "CLUSTER.MIN_SAMPLES", 2, "CLUSTER.ADAPTIVE", True,
-            "CLUSTER.ADAPTIVE_RHO", 0.05, "CLUSTER.ICDBSCAN_OPTION", True, "CLUSTER.CCE_OPTION", True,
-            "CLUSTER.STR_OPTION", True, "CLUSTER.MUST_LINK", True]
+            "CLUSTER.ADAPTIVE_RHO", 0.05, "CLUSTER.TOC.ENABLED", True, "CLUSTER.SCP.ENABLED", True,
+            "CLUSTER.STS.ENABLED", True, "CLUSTER.MUST_LINK", True]
     cfg.merge_from_list([str(o) for o in opts])
     labeler = PseudoLabeler(cfg, samples, str(tmp_path))
     assert type(labeler.clusterer).__name__ == "ICDBSCAN"
@@ -227,7 +227,7 @@ def test_pseudo_labeler_with_all_terms(tmp_path):
     labels = result.labels
     assert labels.shape == (120,) and labels.max() >= 1 and 0 < result.eps < 1
     for name in ("train_aux.npz", "transit.npz"):
-        assert os.path.isfile(tmp_path / "aux" / name)
+        assert os.path.isfile(tmp_path / "auxinfo" / name)
     # TOC: no cannot-linked pair shares a cluster (RELAXED 0, no zero distances), except through
     # must-link, which never joins overlapping chunks (one tracklet's chunks do not overlap)
     r, c = labeler.aux.cannot_link.nonzero()
@@ -246,13 +246,13 @@ def test_training_with_aux_options(tiny_root, tmp_path):
 
     opts = tiny_opts(tiny_root, tmp_path, **{
         "SOLVER.MAX_EPOCHS": 1, "TEST.EVAL_PERIOD": 0, "CLUSTER.ADAPTIVE": True,
-        "CLUSTER.ADAPTIVE_RHO": 0.03, "CLUSTER.ICDBSCAN_OPTION": True, "CLUSTER.CCE_OPTION": True,
-        "CLUSTER.STR_OPTION": True})
+        "CLUSTER.ADAPTIVE_RHO": 0.03, "CLUSTER.TOC.ENABLED": True, "CLUSTER.SCP.ENABLED": True,
+        "CLUSTER.STS.ENABLED": True})
     cfg = setup_cfg("", opts)
     default_setup(cfg)
     trainer = DefaultTrainer(cfg)
     trainer.train()
-    for rel in ("aux/train_aux.npz", "aux/transit.npz", "clusters/sizes_epoch_001.png"):
+    for rel in ("auxinfo/train_aux.npz", "auxinfo/transit.npz", "clusters/sizes_epoch_001.png"):
         assert (tmp_path / rel).is_file(), rel
     state = load_checkpoint(str(tmp_path / "model_final.pth"))["hooks"]["PseudoLabelHook"]
     assert 0 < float(state["eps"]) < 1 and "labels" in state
@@ -260,7 +260,7 @@ def test_training_with_aux_options(tiny_root, tmp_path):
 
 
 def test_build_test_aux_for_the_evaluator(tmp_path):
-    from unreidusl.cluster.aux_info import build_test_aux
+    from unreidusl.auxinfo import build_test_aux
     from unreidusl.evaluation.evaluator import ReidEvaluator
 
     rng = np.random.default_rng(6)
@@ -268,10 +268,10 @@ def test_build_test_aux_for_the_evaluator(tmp_path):
     cfg = get_cfg()
     cfg.OUTPUT_DIR = str(tmp_path)
     assert build_test_aux(cfg, q, g) == {}
-    cfg.TEST.OVERLAP_CONSTRAINT, cfg.TEST.CCE_OPTION, cfg.TEST.STR_OPTION = True, True, True
+    cfg.TEST.TOC.ENABLED, cfg.TEST.SCP.ENABLED, cfg.TEST.STS.ENABLED = True, True, True
     with pytest.raises(ValueError, match="transit model"):
         build_test_aux(cfg, q, g)
-    TransitModel(np.full((3, 3, 2), 0.5), 50).save(str(tmp_path / "aux" / "transit.npz"))
+    TransitModel(np.full((3, 3, 2), 0.5), 50).save(str(tmp_path / "auxinfo" / "transit.npz"))
     kw = build_test_aux(cfg, q, g)
     assert kw["overlap"].shape == (6, 15) and kw["plausibility"].rows(0, 6).shape == (6, 15)
     ev = ReidEvaluator(cfg, q, g, **kw)

@@ -1,6 +1,6 @@
 """Camera-pair transit-time plausibility P in [0, 1] for STS (AuxUSLReID's spatio-temporal score).
 
-STS scales a distance by ``1 + lambda * exp(-gamma * P)`` (``utils/aux_math.py``): pairs whose time
+STS scales a distance by ``1 + lambda * exp(-gamma * P)`` (``terms.py``): pairs whose time
 gap is typical for their camera pair (P near 1) keep their distance, atypical ones grow by up to
 ``1 + lambda``.  The original ships P as a pickle of unknown origin; here it is estimated from the
 data (a smoothed histogram of time gaps per camera pair, in the spirit of st-ReID's
@@ -136,7 +136,7 @@ class TransitModel:
 
 class TransitPlausibility:
     """Lazy Q x G matrix ``P[q, g]`` (``shape`` and ``rows(start, stop)``), usable as the
-    ``plausibility`` of ``evaluation.aux_distance.AuxTerms`` / ``ReidEvaluator``."""
+    ``plausibility`` of ``test_time.AuxTerms`` / ``ReidEvaluator``."""
 
     def __init__(self, model: TransitModel, query_meta, gallery_meta) -> None:
         self.model, self.q, self.g = model, query_meta, gallery_meta

@@ -8,7 +8,8 @@ import scipy.sparse as sp
 
 from unreidusl.config import get_cfg
 from unreidusl.data import Sample
-from unreidusl.evaluation.aux_distance import AuxTerms, CameraMatch, ChunkedDistance
+from unreidusl.auxinfo import AuxTerms, CameraMatch
+from unreidusl.evaluation.chunked_distance import ChunkedDistance
 from unreidusl.evaluation.evaluator import ReidEvaluator, parse_camera_free
 from unreidusl.evaluation.rank import evaluate_features, evaluate_rank
 
@@ -52,8 +53,8 @@ def test_defaults_follow_auxuslreid():
     aux = AuxTerms(2, 3, same_camera=S, plausibility=P)
     assert (aux.cce_lambda, aux.str_lambda, aux.str_gamma) == (0.006, 0.6, 8.0)
     cfg = get_cfg()
-    assert (cfg.TEST.CCE_LAMBDA, cfg.TEST.STR_LAMBDA, cfg.TEST.STR_GAMMA) == (0.006, 0.6, 8.0)
-    assert not (cfg.TEST.OVERLAP_CONSTRAINT or cfg.TEST.CCE_OPTION or cfg.TEST.STR_OPTION)
+    assert (cfg.TEST.SCP.LAMBDA, cfg.TEST.STS.LAMBDA, cfg.TEST.STS.GAMMA) == (0.006, 0.6, 8.0)
+    assert not (cfg.TEST.TOC.ENABLED or cfg.TEST.SCP.ENABLED or cfg.TEST.STS.ENABLED)
 
 
 def test_inputs_sparse_torch_and_camera_match():
@@ -162,9 +163,9 @@ def test_evaluator_applies_options():
     query, gallery = samples(qp, qc), samples(gp, gc)
     base = ReidEvaluator(make_cfg(), query, gallery).evaluate_features(qf, gf)
     assert base["distance"] == "euclidean" and base["camera_free"] is False
-    cfg = make_cfg(TEST__OVERLAP_CONSTRAINT=True, TEST__CCE_OPTION=True, TEST__STR_OPTION=True,
-                   TEST__CCE_LAMBDA=0.2)
-    with pytest.raises(ValueError, match="OVERLAP_CONSTRAINT.*overlap.*STR_OPTION"):
+    cfg = make_cfg(TEST__TOC__ENABLED=True, TEST__SCP__ENABLED=True, TEST__STS__ENABLED=True,
+                   TEST__SCP__LAMBDA=0.2)
+    with pytest.raises(ValueError, match="TOC.ENABLED.*overlap.*STS.ENABLED"):
         ReidEvaluator(cfg, query, gallery)
     ev = ReidEvaluator(cfg, query, gallery, overlap=overlap, plausibility=plaus)
     got = ev.evaluate_features(qf, gf)

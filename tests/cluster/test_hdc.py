@@ -1,4 +1,4 @@
-"""HDC (3C's Harmonic Discrepancy Clustering, spec 3c-cdsm.md A.6): its kernels on hand-computed
+"""HDC (3C's Harmonic Discrepancy Clustering): its kernels on hand-computed
 examples, the vectorised discrepancy against the reference's loop, whole runs, and the clusterer in
 the pseudo-label pipeline with the DBSCAN warm-up."""
 import numpy as np

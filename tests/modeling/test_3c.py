@@ -1,4 +1,4 @@
-"""3C's model side (spec 3c-cdsm.md A.8-A.9): CIE weighting, the CHD / TCCL memory updates, the ThreeC
+"""3C's model side: CIE weighting, the CHD / TCCL memory updates, the ThreeC
 meta-architecture, the warm-up LR schedule and the configs."""
 import math
 
@@ -16,7 +16,7 @@ from unreidusl.cluster import ClusterResult
 
 from helpers import tiny_opts
 
-# the spec's worked example (framework figure): clusters with cameras (1,2,3,3), (3,3,3,3), (1,1,2,2)
+# the paper's worked example (its framework figure): clusters with cameras (1,2,3,3), (3,3,3,3), (1,1,2,2)
 TARGETS = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
 CAMIDS = torch.tensor([1, 2, 3, 3, 3, 3, 3, 3, 1, 1, 2, 2])
 
@@ -29,7 +29,7 @@ def test_camera_entropy_worked_example():
 
 def test_cie_weights_worked_example():
     # w_k = 3·e^{H_k} / (e^1.5 + e^0 + e^1) = 3·(4.4817, 1, 2.7183) / 8.2000 = 1.6397, 0.3659, 0.9945
-    # (the spec's 1.64, 0.37, 0.99); class 3 is absent from the batch and takes no share
+    # (the paper's 1.64, 0.37, 0.99); class 3 is absent from the batch and takes no share
     cfg = setup_cfg("", ["MODEL.LOSSES.CIE.SCOPE", "batch"])
     logits = torch.randn(12, 4)
     loss = CIEWeightedCrossEntropy(cfg)({"logits": logits, "camids": CAMIDS}, TARGETS)

@@ -1,4 +1,4 @@
-"""CDSM (spec 3c-cdsm.md Part B): reliability, DBSCAN core samples, diversity mining and memory,
+"""CDSM: reliability, DBSCAN core samples, diversity mining and memory,
 center/margin loss, multi-centre initialisation, the meta-architecture and its configs."""
 import math
 

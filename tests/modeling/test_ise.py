@@ -1,4 +1,4 @@
-"""ISE (spec cluster-contrast-ise-ncplr.md §2): PLI support samples, λ schedule, LP loss, memory use."""
+"""ISE: PLI support samples, λ schedule, LP loss, memory use."""
 import math
 
 import numpy as np

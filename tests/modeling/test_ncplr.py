@@ -1,4 +1,4 @@
-"""NCPLR / GL-NCPLR (spec cluster-contrast-ise-ncplr.md §3): part pooling, the mixed Jaccard distance,
+"""NCPLR / GL-NCPLR: part pooling, the mixed Jaccard distance,
 neighbour ensembles, the global↔local exchange, the model and its configs."""
 import math
 import os

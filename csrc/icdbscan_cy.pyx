@@ -35,26 +35,24 @@ cdef int _check_csr(const int64_t[::1] ptr, const int32_t[::1] idx, Py_ssize_t n
     return 0
 
 
+def _require_csr(const int64_t[::1] ptr, const int32_t[::1] idx, Py_ssize_t n, str what):
+    cdef int bad
+    with nogil:
+        bad = _check_csr(ptr, idx, n)
+    if bad:
+        raise ValueError(f"icdbscan_cy.grow: malformed {what} CSR (check {bad}): indptr must be n + 1 "
+                         f"non-decreasing offsets from 0 to len(indices), indices in 0..n-1")
+
+
 def grow(const int64_t[::1] nb_ptr, const int32_t[::1] nb_idx, const int64_t[::1] cl_ptr,
          const int32_t[::1] cl_idx, Py_ssize_t min_samples):
     cdef Py_ssize_t n = nb_ptr.shape[0] - 1
-    cdef int bad
     if n < 0:
         raise ValueError("icdbscan_cy.grow: empty neighbourhood indptr")
     if min_samples < 1:
         raise ValueError(f"icdbscan_cy.grow: min_samples must be >= 1, got {min_samples}")
-    with nogil:
-        bad = _check_csr(nb_ptr, nb_idx, n)
-    if bad:
-        raise ValueError(f"icdbscan_cy.grow: malformed neighbourhood CSR (check {bad}): indptr "
-                         f"must be n + 1 non-decreasing offsets from 0 to len(indices), indices in "
-                         f"0..n-1")
-    with nogil:
-        bad = _check_csr(cl_ptr, cl_idx, n)
-    if bad:
-        raise ValueError(f"icdbscan_cy.grow: malformed cannot-link CSR (check {bad}): indptr must "
-                         f"be n + 1 non-decreasing offsets from 0 to len(indices), indices in "
-                         f"0..n-1")
+    _require_csr(nb_ptr, nb_idx, n, "neighbourhood")
+    _require_csr(cl_ptr, cl_idx, n, "cannot-link")
     labels_arr = np.full(n, -1, dtype=np.int64)
     cannot_arr = np.zeros(n, dtype=np.int64)
     clmark_arr = np.zeros(n, dtype=np.int64)

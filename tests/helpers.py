@@ -98,3 +98,24 @@ def assert_same_final_state(reference: str, resumed: str) -> None:
     assert torch.equal(a["hooks"]["PseudoLabelHook"]["labels"], b["hooks"]["PseudoLabelHook"]["labels"])
     history = [json.loads(c["hooks"]["EvalHook"]["history"]) for c in (a, b)]
     assert history[0] == history[1] and "mAP" in history[0][-1]
+
+
+def flatten_cfg(node, prefix=""):
+    """{"A.B.C": value} of a (nested) config node."""
+    out = {}
+    for k, v in node.items():
+        if hasattr(v, "items"):
+            out.update(flatten_cfg(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def dense_distance(dist):
+    """Dense float copy of a sparse clustering distance (an unstored entry means D = 1)."""
+    import numpy as np
+
+    out = np.ones(dist.shape, np.float32)
+    coo = dist.tocoo()
+    out[coo.row, coo.col] = coo.data
+    return out

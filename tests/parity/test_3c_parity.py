@@ -14,7 +14,7 @@ from unreidusl.engine import setup_cfg
 from unreidusl.modeling import build_model
 from unreidusl.modeling.memory import build_memory
 
-from helpers import ROOT
+from helpers import ROOT, dense_distance, flatten_cfg
 
 PAPER = ["configs/3C/market1501.yml", "configs/3C/msmt17.yml", "configs/3C/veri776.yml"]
 FIXED = "configs/3C/market1501_fixed.yml"
@@ -23,24 +23,6 @@ SYNTHETIC = "configs/Synthetic/3c.yml"
 
 def _cfg(path, *opts):
     return setup_cfg(os.path.join(ROOT, path), ["MODEL.DEVICE", "cpu", *opts])
-
-
-def _flat(node, prefix=""):
-    out = {}
-    for k, v in node.items():
-        if hasattr(v, "items"):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[prefix + k] = v
-    return out
-
-
-def _dense(dist):
-    """Dense copy of a sparse Jaccard matrix (an unstored entry means D = 1)."""
-    out = np.ones(dist.shape)
-    coo = dist.tocoo()
-    out[coo.row, coo.col] = coo.data
-    return out
 
 
 def test_hdc_anchor_distance_is_the_released_complex_square():
@@ -102,9 +84,9 @@ def test_jaccard_forward_neighbourhood_is_self_plus_k1():
     small = ("CLUSTER.K1", "1", "CLUSTER.K2", "1")
     ab = 1 - 1 / math.e
     for path in PAPER + [FIXED]:
-        d = _dense(build_distance(_cfg(path, *small))(x))
+        d = dense_distance(build_distance(_cfg(path, *small))(x))
         assert d == pytest.approx(np.array([[0, ab, 1], [ab, 0, 1], [1, 1, 0]]), abs=1e-6), path
-    d = _dense(build_distance(_cfg(PAPER[0], *small, "CLUSTER.K1_INCLUDES_SELF", "True"))(x))
+    d = dense_distance(build_distance(_cfg(PAPER[0], *small, "CLUSTER.K1_INCLUDES_SELF", "True"))(x))
     assert d == pytest.approx(1 - np.eye(3), abs=1e-6)
 
 
@@ -120,7 +102,7 @@ def test_paper_configs_select_the_released_code(path):
 
 
 def test_fixed_config_selects_ours_and_changes_nothing_else():
-    paper, fixed = _flat(_cfg(PAPER[0])), _flat(_cfg(FIXED))
+    paper, fixed = flatten_cfg(_cfg(PAPER[0])), flatten_cfg(_cfg(FIXED))
     assert fixed["CLUSTER.HDC.DISTANCE"] == "euler" and fixed["MODEL.MEMORY.CHD_SINGLETON"] == "cluster"
     assert fixed["CLUSTER.K1_INCLUDES_SELF"] is False        # self + k1 is the original convention: kept
     changed = {k for k in paper if paper[k] != fixed[k]}

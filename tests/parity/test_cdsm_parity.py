@@ -14,7 +14,7 @@ from unreidusl.modeling import build_model
 from unreidusl.modeling.memory import build_memory
 from unreidusl.cluster import ClusterResult
 
-from helpers import ROOT
+from helpers import ROOT, flatten_cfg
 
 PAPER = ["configs/CDSM/market1501.yml", "configs/CDSM/msmt17.yml", "configs/CDSM/dukemtmc.yml"]
 FIXED = "configs/CDSM/market1501_fixed.yml"
@@ -24,16 +24,6 @@ SMALL = ("MODEL.BACKBONE.PRETRAIN", "False", "MODEL.BACKBONE.DEPTH", "18")
 
 def _cfg(path, *opts):
     return setup_cfg(os.path.join(ROOT, path), ["MODEL.DEVICE", "cpu", *opts])
-
-
-def _flat(node, prefix=""):
-    out = {}
-    for k, v in node.items():
-        if hasattr(v, "items"):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[prefix + k] = v
-    return out
 
 
 def test_memory_update_is_not_renormalised():
@@ -105,7 +95,7 @@ def test_paper_configs_select_the_released_code(path):
 
 
 def test_fixed_config_selects_ours_and_changes_nothing_else():
-    paper, fixed = _flat(_cfg(PAPER[0])), _flat(_cfg(FIXED))
+    paper, fixed = flatten_cfg(_cfg(PAPER[0])), flatten_cfg(_cfg(FIXED))
     assert fixed["MODEL.MEMORY.RENORMALIZE"] is True and fixed["MODEL.MEMORY.RELIABILITY_INDEXING"] == "aligned"
     changed = {k for k in paper if paper[k] != fixed[k]}
     assert changed == {"MODEL.MEMORY.RENORMALIZE", "MODEL.MEMORY.RELIABILITY_INDEXING", "OUTPUT_DIR"}

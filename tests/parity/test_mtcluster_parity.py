@@ -30,7 +30,7 @@ from unreidusl.modeling.backbones.resnet import ResNetTrunk
 from unreidusl.modeling.layers.batch_norm import SplitBatchNorm
 from unreidusl.cluster import ClusterResult
 
-from helpers import ROOT, main
+from helpers import ROOT, dense_distance, flatten_cfg, main
 
 CONFIGS = os.path.join(ROOT, "configs")
 PAPER = [os.path.join(CONFIGS, f) for f in ("USL_MTCluster.yml", "USL_MTCluster_Duke.yml")]
@@ -125,13 +125,6 @@ def released_icdbscan(d, eps, min_samples, cl, relaxed):
     return np.array([-1 if a == unclassified else a for a in assign])
 
 
-def _densify(d):
-    out = np.ones(d.shape, np.float32)
-    coo = d.tocoo()
-    out[coo.row, coo.col] = coo.data
-    return out
-
-
 # ----------------------------------------------------------------------- the paper configs' keys
 REFERENCE_KEYS = {
     "MODEL.BACKBONE.STEM_RELU": False, "MODEL.HEADS.FRAME_BN": True,
@@ -153,10 +146,7 @@ FIXED_KEYS = {
 
 
 def _get(cfg, key):
-    node = cfg
-    for part in key.split("."):
-        node = node[part]
-    return node
+    return flatten_cfg(cfg)[key]
 
 
 @pytest.mark.parametrize("path", PAPER)
@@ -238,10 +228,10 @@ def test_jaccard_with_original_weights_on_raw_features_matches_the_released_sema
     x *= rng.uniform(0.5, 2.0, size=(70, 1)).astype(np.float32)     # raw: norms vary
     cfg = setup_cfg(PAPER[1], TINY)
     from unreidusl.cluster.build import build_distance
-    ours = _densify(build_distance(cfg)(torch.from_numpy(x)))
+    ours = dense_distance(build_distance(cfg)(torch.from_numpy(x)))
     expected = released_jaccard(x)
     assert np.abs(ours - expected).max() < 1e-5
-    unit = _densify(build_distance(setup_cfg(FIXED[1], TINY))(torch.from_numpy(x)))
+    unit = dense_distance(build_distance(setup_cfg(FIXED[1], TINY))(torch.from_numpy(x)))
     assert np.abs(unit - expected).max() > 0.05                      # the key changes the result
 
 

@@ -15,7 +15,7 @@ from unreidusl.engine.teacher_hooks import RelabelledOptimizerState
 from unreidusl.modeling import build_model
 from unreidusl.cluster import ClusterResult
 
-from helpers import ROOT
+from helpers import ROOT, flatten_cfg
 
 PAPER = ["configs/NCPLR/market1501.yml", "configs/NCPLR/market1501_global.yml", "configs/NCPLR/msmt17.yml"]
 GLOBAL = "configs/NCPLR/market1501_global.yml"            # plain NCPLR: one branch
@@ -33,16 +33,6 @@ def _cfg(path, *opts):
 def _model(path, *opts):
     torch.manual_seed(0)
     return build_model(_cfg(path, *SMALL, *opts))
-
-
-def _flat(node, prefix=""):
-    out = {}
-    for k, v in node.items():
-        if hasattr(v, "items"):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[prefix + k] = v
-    return out
 
 
 def test_neighbour_weights_from_distance_within_the_batch():
@@ -159,7 +149,7 @@ def test_paper_configs_select_the_released_code(path):
 
 
 def test_fixed_config_selects_ours_and_changes_nothing_else():
-    paper, fixed = _flat(_cfg(PAPER[0])), _flat(_cfg(FIXED))
+    paper, fixed = flatten_cfg(_cfg(PAPER[0])), flatten_cfg(_cfg(FIXED))
     keys = {"MODEL.NCPLR.NEIGHBOR_WEIGHT": "similarity", "MODEL.NCPLR.NEIGHBOR_SCOPE": "dataset",
             "MODEL.NCPLR.CLASSIFIER_ROWS": 0, "MODEL.NCPLR.RESET_CLASSIFIER_MOMENTS": True}
     assert {k: fixed[k] for k in keys} == keys

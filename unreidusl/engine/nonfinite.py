@@ -40,15 +40,11 @@ class NonFiniteLossGuard:
             self.consecutive = 0
             return True
         terms = {k: float(v.detach()) for k, v in losses.items()}
-        where = (f"epoch {trainer.epoch + 1} iteration {trainer.inner_iter + 1} (global iteration "
-                 f"{trainer.iter})")
+        where = _where(trainer)
         if self.consecutive >= self.max_skips:
             skipped = f" after {self.consecutive} consecutive skipped steps" if self.max_skips else ""
-            last = self.last_checkpoint()
-            resume = (f"the last good checkpoint is {last}: --resume continues from it" if last
-                      else "no checkpoint has been written yet")
             raise FloatingPointError(
-                f"Loss is {float(total.detach())} at {where}{skipped}; loss terms: {terms}. {resume}. Lower "
+                f"Loss is {float(total.detach())} at {where}{skipped}; loss terms: {terms}. {self._resume()}. Lower "
                 f"SOLVER.BASE_LR or check the data, or skip such steps with SOLVER.SKIP_NONFINITE_LOSS True "
                 f"(at most SOLVER.MAX_NONFINITE_SKIPS in a row).")
         self.consecutive += 1
@@ -74,11 +70,16 @@ class NonFiniteLossGuard:
             return
         bad = [name for name, t in list(model.named_parameters()) + list(model.named_buffers())
                if t.is_floating_point() and not torch.isfinite(t.detach()).all()]
-        last = self.last_checkpoint()
-        resume = (f"the last good checkpoint is {last}: --resume continues from it" if last
-                  else "no checkpoint has been written yet")
         raise FloatingPointError(
-            f"The model became non-finite at epoch {trainer.epoch + 1} iteration {trainer.inner_iter + 1} "
-            f"(global iteration {trainer.iter}) although the loss was finite: {', '.join(bad[:5]) or 'on another rank'}"
-            f"{' ...' if len(bad) > 5 else ''}. {resume}. Lower SOLVER.BASE_LR, or check MODEL.MEMORY / "
-            f"MEAN_TEACHER settings.")
+            f"The model became non-finite at {_where(trainer)} although the loss was finite: "
+            f"{', '.join(bad[:5]) or 'on another rank'}{' ...' if len(bad) > 5 else ''}. {self._resume()}. "
+            f"Lower SOLVER.BASE_LR, or check MODEL.MEMORY / MEAN_TEACHER settings.")
+
+    def _resume(self) -> str:
+        last = self.last_checkpoint()
+        return (f"the last good checkpoint is {last}: --resume continues from it" if last
+                else "no checkpoint has been written yet")
+
+
+def _where(trainer) -> str:
+    return f"epoch {trainer.epoch + 1} iteration {trainer.inner_iter + 1} (global iteration {trainer.iter})"

@@ -38,8 +38,21 @@ setup(
     python_requires=">=3.9",
     install_requires=read_requirements(),
     extras_require={
-        "test": ["pytest>=7"],
-        "faiss": ["faiss-cpu>=1.7.4"],
+        # the test suite also checks the ONNX export
+        "test": ["pytest>=7", "onnx>=1.14", "onnxruntime>=1.16"],
+        # tools/export.py --format onnx (and its check)
+        "export": ["onnx>=1.14", "onnxruntime>=1.16"],
+        # faiss on CUDA; uninstall faiss-cpu first (both provide the module ``faiss``)
+        "gpu": ["faiss-gpu>=1.7.4"],
+    },
+    entry_points={
+        "console_scripts": [
+            "unreidusl-train = unreidusl.apps.train:main",
+            "unreidusl-search = unreidusl.apps.search:main",
+            "unreidusl-discover = unreidusl.apps.discover:main",
+            "unreidusl-export = unreidusl.apps.export:main",
+            "unreidusl-make-synthetic = unreidusl.apps.make_synthetic:main",
+        ],
     },
     ext_modules=cythonize(extensions, language_level=3),
     zip_safe=False,

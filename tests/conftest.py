@@ -59,3 +59,23 @@ def _seed_rngs(request):
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
     yield
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_root, tmp_path_factory):
+    """A finished 2-epoch training run on the tiny synthetic Market twin (checkpoint every epoch,
+    evaluation before training, adaptive eps frozen at the first clustering, the training-curve and
+    cluster-report hooks on), shared by the tests of the applications and of those hooks:
+    ``{"root", "dir", "checkpoints": [model_0001.pth, model_final.pth]}``."""
+    from helpers import main, tiny_opts
+
+    out = tmp_path_factory.mktemp("trained") / "run"
+    opts = tiny_opts(tiny_root, out, **{
+        "SOLVER.MAX_EPOCHS": 2, "SOLVER.CHECKPOINT_PERIOD": 1, "TEST.EVAL_AT_START": True,
+        "CLUSTER.ADAPTIVE": True, "CLUSTER.ADAPTIVE_RHO": 0.03, "CLUSTER.REPORT": True,
+        # the trainer adds these two hooks itself (CurvesHook always, ClusterReportHook with
+        # CLUSTER.REPORT); naming them here too is harmless, a second instance does nothing
+        "HOOKS": '["CurvesHook", "ClusterReportHook"]'})
+    assert main(opts) == 0
+    return {"root": tiny_root, "dir": str(out),
+            "checkpoints": [str(out / "model_0001.pth"), str(out / "model_final.pth")]}

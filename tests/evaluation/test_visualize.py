@@ -65,11 +65,23 @@ def test_pictures_written_with_right_borders(fake, tmp_path):
     assert cmc.size[0] >= 300 and QUERY_BLUE in {c for _, c in cmc.getcolors(1 << 16)}
 
 
-def test_cmc_pillow_fallback_and_missing_image(fake, tmp_path):
+def _blue_pixels(path):
+    """Pixels of the curve's colour (QUERY_BLUE, up to antialiasing) in the PNG."""
+    arr = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    return int((np.abs(arr - np.array(QUERY_BLUE)).sum(-1) < 30).sum())
+
+
+def test_cmc_matplotlib_and_missing_image(fake, tmp_path):
     query, gallery, dist = fake
-    path = draw_cmc(np.linspace(0.5, 1.0, 50), str(tmp_path / "c.png"), backend="pillow")
-    assert Image.open(path).size == (500, 360)
-    draw_cmc([0.7], str(tmp_path / "one.png"), backend="pillow")          # one-point curve
+    path = draw_cmc(np.linspace(0.5, 1.0, 50), str(tmp_path / "c.png"))
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.size == (500, 360)       # 5 x 3.6 inches at 100 dpi
+    # the curve is drawn: a rising curve has many more curve-coloured pixels than a flat one at 100%
+    assert _blue_pixels(path) > 200
+    draw_cmc([0.7], str(tmp_path / "one.png"))                        # one-point curve: a marker
+    assert _blue_pixels(str(tmp_path / "one.png")) > 10
+    with pytest.raises(ValueError, match="empty"):
+        draw_cmc([], str(tmp_path / "none.png"))
     gallery[1] = Sample(("/does/not/exist.jpg",), 2, 1)                     # grey placeholder
     files = visualize_ranking(dist, query, gallery, [1.0], str(tmp_path / "v"),
                               query_indices=[0], topk=2)

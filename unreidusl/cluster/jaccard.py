@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ..utils.progress import progress
 from .knn import _is_torch, knn_search
 
 __all__ = ["jaccard_distance", "jaccard_distance_dense_reference", "reciprocal_sets"]
@@ -156,7 +157,7 @@ def _query_expansion(v, rank, k2):
     return out
 
 
-def _jaccard_from_v(v, max_dist, acc_elems=_ACC_ELEMS, rows=None):
+def _jaccard_from_v(v, max_dist, acc_elems=_ACC_ELEMS, rows=None, desc="Jaccard distance"):
     """Sparse D from the (query-expanded) V; see module docstring for the method.
 
     ``rows=(start, stop)`` computes only those rows (a ``(stop - start) x N`` result)."""
@@ -192,6 +193,7 @@ def _jaccard_from_v(v, max_dist, acc_elems=_ACC_ELEMS, rows=None):
     mark = np.zeros(rows_per * n, bool)
     limit = 1.0 if max_dist is None else float(max_dist)
     counts = np.zeros(nr, np.int64)
+    bar = progress(total=nr, desc=desc, unit="row")
     for r0 in range(row0, row1, rows_per):
         r1 = min(row1, r0 + rows_per)
         e0, e1 = indptr[r0], indptr[r1]
@@ -232,6 +234,8 @@ def _jaccard_from_v(v, max_dist, acc_elems=_ACC_ELEMS, rows=None):
         out_j[size:size + kept.shape[0]] = j[kept]
         out_d[size:size + kept.shape[0]] = dist[kept]
         size += kept.shape[0]
+        bar.update(r1 - r0)
+    bar.close()
     del acc, mark, packed, trip
     out_j.resize(size, refcheck=False)                   # shrinking: no copy, tail released
     out_d.resize(size, refcheck=False)
@@ -258,7 +262,8 @@ def _columns(n, k1, k2, search_k):
 
 def jaccard_distance(features, k1: int = 30, k2: int = 6, knn_backend: str = "torch",
                      search_k=None, *, encode_dist: str = "sqeuclidean", max_dist=None,
-                     knn=None, device=None, encode_norm=None, rows=None) -> sp.csr_matrix:
+                     knn=None, device=None, encode_norm=None, rows=None,
+                     desc: str = "Jaccard distance") -> sp.csr_matrix:
     """k-reciprocal Jaccard distance as an N x N CSR float32 matrix (see module docstring).
 
     Args:
@@ -276,6 +281,7 @@ def jaccard_distance(features, k1: int = 30, k2: int = 6, knn_backend: str = "to
             (the row-max normalisation of the original re-ranking).
         rows: optional ``(start, stop)``: compute only these rows of D (``(stop - start) x N``);
             the sets and V still use all N items.
+        desc: the label of the progress bars (kNN and rows; ``utils/progress.py``).
 
     Returns:
         ``scipy.sparse.csr_matrix`` float32, sorted indices; stored = all pairs with ``D < 1`` (and
@@ -288,7 +294,8 @@ def jaccard_distance(features, k1: int = 30, k2: int = 6, knn_backend: str = "to
     if not _is_torch(features):
         features = np.ascontiguousarray(np.asarray(features, dtype=np.float32))
     if knn is None:
-        dist2, rank = knn_search(features, k=kcols, backend=knn_backend, device=device)
+        dist2, rank = knn_search(features, k=kcols, backend=knn_backend, device=device,
+                                 desc=f"{desc}: kNN")
     else:
         dist2, rank = (np.asarray(a) for a in knn)
         if rank.shape != (n, rank.shape[1]) or rank.shape[1] < kcols or dist2.shape != rank.shape:
@@ -306,7 +313,7 @@ def jaccard_distance(features, k1: int = 30, k2: int = 6, knn_backend: str = "to
     del expanded
     if k2 != 1:
         v = _query_expansion(v, rank, k2)
-    return _jaccard_from_v(v, max_dist, rows=rows)
+    return _jaccard_from_v(v, max_dist, rows=rows, desc=desc)
 
 
 def jaccard_distance_dense_reference(features, k1: int = 30, k2: int = 6, search_k=None,

@@ -1,4 +1,4 @@
-"""Cluster-size histogram as a PNG (Pillow only; matplotlib is not required).
+"""Cluster-size histogram as a PNG (matplotlib, Agg canvas: ``utils/charts.py``).
 
 Bars: number of clusters per size class.  Sizes up to ``linear_max`` (default 16) get one bar each;
 larger sizes are grouped in powers of two ``(2^k, 2^(k+1)]``.  The title gives the number of
@@ -6,15 +6,11 @@ clusters and outliers; each bar carries its count.
 """
 from __future__ import annotations
 
-import os
 from typing import List, Tuple
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
 __all__ = ["size_classes", "cluster_size_histogram"]
-
-_W, _H, _L, _R, _T, _B = 720, 360, 56, 16, 40, 56
 
 
 def size_classes(labels, linear_max: int = 16) -> Tuple[List[str], np.ndarray]:
@@ -38,32 +34,26 @@ def size_classes(labels, linear_max: int = 16) -> Tuple[List[str], np.ndarray]:
 
 def cluster_size_histogram(labels, path: str, title: str = "") -> str:
     """Draw the histogram of ``labels`` into ``path`` (PNG); returns the path."""
+    from ..utils.charts import figure, save  # noqa: PLC0415 - matplotlib only when drawing
+
     labels = np.asarray(labels)
     names, counts = size_classes(labels)
-    img = Image.new("RGB", (_W, _H), "white")
-    draw = ImageDraw.Draw(img)
-    font = ImageFont.load_default()
     n_clusters = int(len(np.unique(labels[labels >= 0])))
     head = f"{title}  " if title else ""
-    draw.text((_L, 10), f"{head}{n_clusters} clusters, {int((labels < 0).sum())} outliers "
-                        f"of {labels.shape[0]}", fill="black", font=font)
-    x0, x1, y0, y1 = _L, _W - _R, _T, _H - _B
-    draw.line([(x0, y0), (x0, y1), (x1, y1)], fill="black")
-    top = max(1, int(counts.max()) if counts.size else 1)
-    for frac in (0.0, 0.5, 1.0):                            # y ticks
-        y = y1 - frac * (y1 - y0)
-        draw.line([(x0 - 4, y), (x0, y)], fill="black")
-        draw.text((4, y - 6), f"{frac * top:.0f}", fill="black", font=font)
-    slot = (x1 - x0) / max(1, len(names))
-    for i, (name, c) in enumerate(zip(names, counts)):
-        left = x0 + i * slot + 0.15 * slot
-        right = x0 + (i + 1) * slot - 0.15 * slot
-        h = (y1 - y0) * c / top
+    fig = figure(7.2, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    x = np.arange(len(names))
+    bars = ax.bar(x, counts, width=0.7, color="#3c6ec8", edgecolor="black", linewidth=0.6)
+    for bar, c in zip(bars, counts):
         if c:
-            draw.rectangle([left, y1 - h, right, y1], fill=(60, 110, 200), outline="black")
-            draw.text((left, y1 - h - 12), str(int(c)), fill="black", font=font)
-        draw.text((left, y1 + 4 + 12 * (i % 2)), name, fill="black", font=font)
-    draw.text((x0 + (x1 - x0) / 2 - 40, _H - 18), "cluster size", fill="black", font=font)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    img.save(path)
-    return path
+            ax.annotate(str(int(c)), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center", va="bottom", fontsize=8, xytext=(0, 1),
+                        textcoords="offset points")
+    ax.set_xticks(x)
+    ax.set_xticklabels(names, rotation=45 if len(names) > 12 else 0, fontsize=8)
+    ax.set(xlabel="cluster size", ylabel="clusters",
+           title=f"{head}{n_clusters} clusters, {int((labels < 0).sum())} outliers of "
+                 f"{labels.shape[0]}")
+    ax.set_ylim(0, max(1, int(counts.max()) if counts.size else 1) * 1.15)
+    ax.grid(axis="y", alpha=0.3)
+    return save(fig, path)

@@ -449,6 +449,9 @@ _C.CLUSTER.HDC.OUTLIER = True
 _C.CLUSTER.HDC.CENTROIDS = True
 # Write a cluster-size histogram PNG per clustering to OUTPUT_DIR/clusters/.
 _C.CLUSTER.SIZE_HISTOGRAM = True
+# Write the identity-discovery report of the last epoch's pseudo-labels to OUTPUT_DIR/clusters/
+# (clusters.csv, report.html with a contact sheet per cluster; engine/report_hook.py).
+_C.CLUSTER.REPORT = False
 
 # ---------------------------------------------------------------------------------------------
 _C.TEST = CN()

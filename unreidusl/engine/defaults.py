@@ -189,6 +189,9 @@ class DefaultTrainer(SimpleTrainer):
             default.insert(1, teacher_hooks.TrainingProgress())
         if cfg.SOLVER.CHECKPOINT_ON_SIGNAL:
             default.append(StopOnSignal())  # after the scheduler and checkpointer: it may save and stop
+        default.append(HOOK_REGISTRY.get("CurvesHook")(cfg, self))  # OUTPUT_DIR/curves.png (rank 0 draws)
+        if cfg.CLUSTER.REPORT:
+            default.append(HOOK_REGISTRY.get("ClusterReportHook")(cfg, self))  # OUTPUT_DIR/clusters/ report
         return default + [HOOK_REGISTRY.get(name)(cfg, self) for name in cfg.HOOKS]
 
     def before_epoch(self) -> None:

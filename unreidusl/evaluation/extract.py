@@ -24,6 +24,7 @@ from typing import Tuple
 import torch
 
 from ..utils import comm
+from ..utils.progress import progress as _progress
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +70,11 @@ def _merge_shards(n, device, out, seen, sums, counts):
 
 @torch.no_grad()
 def extract_features(model: torch.nn.Module, loader, desc: str = "features",
-                     embed_chunk: int = 4096) -> torch.Tensor:
+                     embed_chunk: int = 4096, show_progress: bool = True) -> torch.Tensor:
     """Run ``model`` in eval mode over ``loader`` and return the features [N, d] (float32, CPU),
-    in item order. The model's train/eval mode is restored afterwards."""
+    in item order. The model's train/eval mode is restored afterwards. A progress bar (rank 0, on
+    a terminal; periodic log lines otherwise: ``utils/progress.py``) counts the batches unless
+    ``show_progress`` is False."""
     was_training = model.training
     model.eval()
     start = time.perf_counter()
@@ -79,7 +82,8 @@ def extract_features(model: torch.nn.Module, loader, desc: str = "features",
     out = seen = sums = counts = None
     device = _device(model)
     try:
-        for batch in loader:
+        batches = _progress(loader, desc=desc, unit="batch") if show_progress else loader
+        for batch in batches:
             index = batch["index"]
             if not len(index):
                 continue

@@ -21,6 +21,7 @@ import logging
 
 import numpy as np
 
+from ..utils.progress import progress
 from .rank_numpy import rank_chunk_numpy
 
 __all__ = ["evaluate_rank", "evaluate_features", "compiled_available"]
@@ -197,8 +198,11 @@ def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50, use_
     dtype = _dist_dtype(distmat.dtype)
     nq, ng = distmat.shape
     rows = max(1, _CHUNK_BYTES // max(1, ng * np.dtype(dtype).itemsize))
-    for start in range(0, nq, rows):
-        acc.add(start, distmat[start:start + rows], dtype)
+    with progress(total=nq, desc="ranking", unit="query") as bar:
+        for start in range(0, nq, rows):
+            chunk = distmat[start:start + rows]
+            acc.add(start, chunk, dtype)
+            bar.update(chunk.shape[0])
     return acc.result(max_rank)
 
 
@@ -274,9 +278,11 @@ def evaluate_features(qf, gf, q_pids, g_pids, q_camids, g_camids, max_rank=50, c
         chunks = ((s, dist_fn(qf[s:s + chunk_size], gf)) for s in range(0, qshape[0], chunk_size))
     else:
         chunks = _feature_chunks(qf, gf, metric, int(chunk_size))
-    for start, dist in chunks:
-        if tuple(dist.shape) != (min(chunk_size, qshape[0] - start), gshape[0]):
-            raise ValueError(f"distance chunk at query {start} has shape {tuple(dist.shape)}, "
-                             f"expected ({min(chunk_size, qshape[0] - start)}, {gshape[0]})")
-        acc.add(start, dist, _dist_dtype(dist.dtype))
+    with progress(total=qshape[0], desc="ranking", unit="query") as bar:
+        for start, dist in chunks:
+            if tuple(dist.shape) != (min(chunk_size, qshape[0] - start), gshape[0]):
+                raise ValueError(f"distance chunk at query {start} has shape {tuple(dist.shape)}, "
+                                 f"expected ({min(chunk_size, qshape[0] - start)}, {gshape[0]})")
+            acc.add(start, dist, _dist_dtype(dist.dtype))
+            bar.update(dist.shape[0])
     return acc.result(max_rank)

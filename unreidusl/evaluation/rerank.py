@@ -87,12 +87,12 @@ class ReRankedDistance:
         n = self.x.shape[0]
         search_k = min(self.k1 + 1, n)
         dist2, rank, row_max = knn_search(self.x, k=search_k, backend=knn_backend, device=device,
-                                          return_max=True)
+                                          return_max=True, desc="re-ranking: kNN")
         # an item whose farthest neighbour is at distance 0 has o = 0 everywhere
         self.row_max = np.where(row_max > 0, row_max, 1.0).astype(np.float64)
         jac = jaccard_distance(self.x, self.k1, min(self.k2, search_k), search_k=search_k,
                                knn=(dist2, rank), encode_norm=self.row_max,
-                               rows=(0, self.num_query))
+                               rows=(0, self.num_query), desc="re-ranking: Jaccard")
         del dist2, rank
         self.jaccard = jac[:, self.num_query:].tocsr()        # Q x G, unstored = 1
         self.jaccard.sort_indices()

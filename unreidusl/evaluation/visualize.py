@@ -1,4 +1,4 @@
-"""Rank-list and CMC-curve pictures (Pillow; matplotlib draws the CMC curve when it is installed).
+"""Rank-list pictures (Pillow compositions) and the CMC curve (matplotlib, ``utils/charts.py``).
 
 Rank list of query q: the query image, then its ``topk`` nearest *valid* gallery items, sorted by
 ``(distance, gallery index)`` as the rank evaluator does.  Valid = not junk, where junk is
@@ -105,65 +105,26 @@ def draw_rank_list(query_path, gallery_paths, matches, path, captions=None, titl
     return path
 
 
-def _draw_cmc_matplotlib(cmc, path, title):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
-    from matplotlib.figure import Figure  # noqa: PLC0415
+def draw_cmc(cmc, path, title="CMC"):
+    """Write the CMC-curve PNG (matplotlib, Agg canvas): matching rate (%) against rank."""
+    from ..utils.charts import figure, save  # noqa: PLC0415 - matplotlib only when drawing
 
-    fig = Figure(figsize=(5, 3.6), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    ax.plot(np.arange(1, len(cmc) + 1), 100 * np.asarray(cmc), color="tab:blue", lw=2)
-    ax.set(xlabel="rank", ylabel="matching rate (%)", title=title, ylim=(0, 101),
-           xlim=(1, max(2, len(cmc))))
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-
-
-def _draw_cmc_pillow(cmc, path, title, size=(500, 360)):
-    w, h = size
-    left, right, top, bottom = 48, 16, 28, 36
-    img = Image.new("RGB", size, (255, 255, 255))
-    draw, font = ImageDraw.Draw(img), _font()
-    pw, ph = w - left - right, h - top - bottom
-    n = len(cmc)
-
-    def xy(rank, value):
-        fx = (rank - 1) / max(1, n - 1)
-        return left + fx * pw, top + (1.0 - value) * ph
-
-    for v in np.linspace(0, 1, 6):                       # horizontal grid + y labels
-        y = top + (1.0 - v) * ph
-        draw.line([(left, y), (left + pw, y)], fill=(225, 225, 225))
-        draw.text((6, y - 6), f"{100 * v:.0f}%", fill=(0, 0, 0), font=font)
-    for r in sorted({1, *np.linspace(1, n, 6).round().astype(int).tolist()}):
-        x, _ = xy(r, 0.0)
-        draw.line([(x, top + ph), (x, top + ph + 4)], fill=(0, 0, 0))
-        draw.text((x - 6, top + ph + 6), str(r), fill=(0, 0, 0), font=font)
-    draw.rectangle((left, top, left + pw, top + ph), outline=(0, 0, 0))
-    pts = [xy(r + 1, float(v)) for r, v in enumerate(cmc)]
-    if len(pts) == 1:
-        pts = pts * 2
-    draw.line(pts, fill=QUERY_BLUE, width=2)
-    draw.text((left, 8), title, fill=(0, 0, 0), font=font)
-    draw.text((left + pw // 2 - 12, h - 16), "rank", fill=(0, 0, 0), font=font)
-    img.save(path)
-
-
-def draw_cmc(cmc, path, title="CMC", backend="auto"):
-    """Write the CMC-curve PNG.  ``backend``: "auto" (matplotlib if installed), "matplotlib" or
-    "pillow"."""
     cmc = np.asarray(cmc, dtype=np.float64).reshape(-1)
     if cmc.size == 0:
         raise ValueError("empty CMC curve")
-    if backend in ("auto", "matplotlib"):
-        try:
-            _draw_cmc_matplotlib(cmc, path, title)
-            return path
-        except ImportError:
-            if backend == "matplotlib":
-                raise
-    _draw_cmc_pillow(cmc, path, title)
+    fig = figure(5.0, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    ranks = np.arange(1, len(cmc) + 1)
+    ax.plot(ranks, 100 * cmc, color=tuple(c / 255 for c in QUERY_BLUE), lw=2,
+            marker="o" if len(cmc) == 1 else None)
+    for r in (1, 5, 10):
+        if r <= len(cmc):
+            ax.annotate(f"R{r} {100 * cmc[r - 1]:.1f}%", (r, 100 * cmc[r - 1]), fontsize=8,
+                        xytext=(4, -12), textcoords="offset points")
+    ax.set(xlabel="rank", ylabel="matching rate (%)", title=title, ylim=(0, 101),
+           xlim=(1, max(2, len(cmc))))
+    ax.grid(alpha=0.3)
+    save(fig, path)
     return path
 
 

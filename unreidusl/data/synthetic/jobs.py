@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from ...utils.progress import progress
 from .plan import Plan
 from .render import Renderer
 from .world import World
@@ -50,17 +51,28 @@ def default_workers(num_images: int) -> int:
 
 
 def render_plan(plan: Plan, out_dir: Path, workers: Optional[int] = None) -> int:
-    """Write every planned frame under ``out_dir``; return the number of files written."""
+    """Write every planned frame under ``out_dir``; return the number of files written. A progress
+    bar counts the images (``utils/progress.py``)."""
     jobs: List[Job] = [(tid, sorted((i, paths) for i, paths in per.items()))
                        for tid, per in sorted(plan.jobs.items())]
     workers = default_workers(plan.num_images()) if workers is None else max(1, int(workers))
-    if workers == 1 or len(jobs) < 2:
-        _init(plan.world, str(out_dir))
-        try:
-            return sum(_run(j) for j in jobs)
-        finally:
-            _STATE.clear()
-    methods = mp.get_all_start_methods()
-    ctx = mp.get_context("fork" if "fork" in methods else "spawn")
-    with ctx.Pool(workers, initializer=_init, initargs=(plan.world, str(out_dir))) as pool:
-        return sum(pool.imap_unordered(_run, jobs, chunksize=8))
+    total = 0
+    with progress(total=sum(len(p) for _, f in jobs for _, p in f), desc="synthetic images",
+                  unit="img") as bar:
+        if workers == 1 or len(jobs) < 2:
+            _init(plan.world, str(out_dir))
+            try:
+                for j in jobs:
+                    n = _run(j)
+                    total += n
+                    bar.update(n)
+                return total
+            finally:
+                _STATE.clear()
+        methods = mp.get_all_start_methods()
+        ctx = mp.get_context("fork" if "fork" in methods else "spawn")
+        with ctx.Pool(workers, initializer=_init, initargs=(plan.world, str(out_dir))) as pool:
+            for n in pool.imap_unordered(_run, jobs, chunksize=8):
+                total += n
+                bar.update(n)
+            return total

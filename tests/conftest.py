@@ -72,10 +72,7 @@ def trained_run(tiny_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("trained") / "run"
     opts = tiny_opts(tiny_root, out, **{
         "SOLVER.MAX_EPOCHS": 2, "SOLVER.CHECKPOINT_PERIOD": 1, "TEST.EVAL_AT_START": True,
-        "CLUSTER.ADAPTIVE": True, "CLUSTER.ADAPTIVE_RHO": 0.03, "CLUSTER.REPORT": True,
-        # the trainer adds these two hooks itself (CurvesHook always, ClusterReportHook with
-        # CLUSTER.REPORT); naming them here too is harmless, a second instance does nothing
-        "HOOKS": '["CurvesHook", "ClusterReportHook"]'})
+        "CLUSTER.ADAPTIVE": True, "CLUSTER.ADAPTIVE_RHO": 0.03, "CLUSTER.REPORT": True})
     assert main(opts) == 0
     return {"root": tiny_root, "dir": str(out),
             "checkpoints": [str(out / "model_0001.pth"), str(out / "model_final.pth")]}

@@ -252,9 +252,17 @@ class DefaultTrainer(SimpleTrainer):
             "nonfinite_skips": self.nonfinite.consecutive,
             "rng": rng_state(),
             "amp": self.amp.state_dict(),
-            "hooks": {type(h).__name__: h.state_dict() for h in self.hooks},
+            "hooks": self._hook_states(),
             "config": self.cfg.dump(),
         }
+
+    def _hook_states(self) -> dict:
+        """Each hook's state under its class name (a hook class registered twice, e.g. also named
+        in HOOKS, keeps the state of its first instance, the one that acts)."""
+        states: dict = {}
+        for h in self.hooks:
+            states.setdefault(type(h).__name__, h.state_dict())
+        return states
 
     def save_checkpoint(self, name: str, mid_epoch: bool = False) -> str:
         """Rank 0 writes the checkpoint; the other ranks wait until it is complete, and stop with

@@ -1,12 +1,14 @@
 """Adaptive DBSCAN radius (AuxUSLReID ``CLUSTER.ADAPTIVE``).
 
-Let ``U = {D_ij : i < j, D_ij != 0}`` be the non-zero strictly-upper-triangular entries of the
+Let ``U = {D_ij : i < j, D_ij > ZERO_TOL}`` be the non-zero strictly-upper-triangular entries of the
 (modified) distance, ``M = |U|`` and ``k = max(1, round(rho * M))``.  Then
 
     eps = mean of the k smallest values of U.
 
-True zeros are excluded as in the original (``np.nonzero`` of ``np.triu(D, 1)``); rho was hard-coded
-to 1.6e-3 there and is ``CLUSTER.ADAPTIVE_RHO`` here.
+True zeros are excluded as in the original (``np.nonzero`` of ``np.triu(D, 1)``), and so are values
+up to ``ZERO_TOL`` (1e-6): the rounding noise of an exact zero (a Jaccard pair whose query-expanded
+rows are equal), which the original counts or not depending on how its float32 sums round. rho was
+hard-coded to 1.6e-3 there and is ``CLUSTER.ADAPTIVE_RHO`` here.
 
 Sparse D (unstored = ``fill`` = 1, the Jaccard convention): U is the multiset of the stored
 non-zero upper entries plus ``N(N-1)/2 - (stored upper entries)`` copies of ``fill``; the k smallest
@@ -33,6 +35,8 @@ __all__ = ["AdaptiveEps", "adaptive_eps"]
 
 logger = logging.getLogger(__name__)
 
+ZERO_TOL = 1e-6  # distances up to this count as zeros (module docstring)
+
 
 def _upper_values(dist):
     """Stored non-zero values with i < j (input dtype) and the number of stored upper entries
@@ -46,14 +50,14 @@ def _upper_values(dist):
             upper = d.indices[e0:e1] > rows
             vals = d.data[e0:e1][upper]
             stored += int(upper.sum())
-            parts.append(vals[vals != 0])
+            parts.append(vals[vals > ZERO_TOL])
         return (np.concatenate(parts) if parts else np.zeros(0, d.dtype)), stored
     d = np.asarray(dist)
     n = d.shape[0]
     parts = []
     for i in range(n - 1):
         row = d[i, i + 1:]
-        parts.append(row[row != 0])
+        parts.append(row[row > ZERO_TOL])
     vals = np.concatenate(parts) if parts else np.zeros(0)
     return vals, n * (n - 1) // 2
 

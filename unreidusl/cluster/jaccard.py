@@ -11,8 +11,9 @@ normally in column 0):
   ``d_ij = ||x_i - x_j||^2`` (``encode_dist="sqeuclidean"``, = 2 - 2 cos for unit vectors) or
   ``d_ij = 2 - 2 <x_i, x_j>`` (``encode_dist="dot"``: the original formula applied to raw features).
 * Local query expansion when ``k2 != 1``: ``V'[i] = mean_{j in rank[i, :k2]} V[j]``.
-* ``m_ij = sum_c min(V'[i, c], V'[j, c])``, ``D_ij = max(0, 1 - m_ij / (2 - m_ij))``, ``D_ii = 0``;
-  values below ``ZERO_TOL`` (1e-6, rounding noise of a zero distance) are stored as exact zeros.
+* ``m_ij = sum_c min(V'[i, c], V'[j, c])``, ``D_ij = max(0, 1 - m_ij / (2 - m_ij))``, ``D_ii = 0``.
+  A pair whose query-expanded rows are equal has exact distance 0; float rounding of the row sums
+  leaves ~1e-8 there (the adaptive eps counts such values as zeros, ``eps.ZERO_TOL``).
 
 D < 1 only where rows i and j of V' share support, so the result is an N x N CSR matrix storing
 exactly the pairs with ``D < 1`` (explicit zeros included: the diagonal, identical rows); an
@@ -38,10 +39,6 @@ from .knn import _is_torch, knn_search
 __all__ = ["jaccard_distance", "jaccard_distance_dense_reference", "reciprocal_sets"]
 
 _ACC_ELEMS = 1 << 19  # scatter buffer size (float64 elements): a few MB, cache resident
-# Distances below this are stored as exact zeros: they come from pairs whose query-expanded rows
-# are equal (exact distance 0), where float rounding of the row sums leaves noise of ~1e-8 that
-# the adaptive eps (mean of the smallest *non-zero* distances) would otherwise count.
-ZERO_TOL = 1e-6
 
 
 def _pattern(indptr, indices, n):
@@ -220,7 +217,7 @@ def _jaccard_from_v(v, max_dist, acc_elems=_ACC_ELEMS, rows=None, desc="Jaccard 
         acc[nz] = 0.0
         mark[nz] = False
         dist = 1.0 - m / (2.0 - m)
-        dist[dist < ZERO_TOL] = 0.0
+        np.maximum(dist, 0.0, out=dist)
         dist = dist.astype(np.float32)
         bounds = np.searchsorted(nz, local)               # nz is sorted: row-major (row, j)
         j = nz - np.repeat(local, np.diff(np.append(bounds, nz.shape[0])))

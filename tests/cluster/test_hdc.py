@@ -61,6 +61,32 @@ def test_harmonic_discrepancy_equals_the_loop():
     np.testing.assert_allclose(hd.numpy(), _loop_reference(a, b, labels, 6), atol=1e-7)
 
 
+def test_sparse_discrepancy_equals_the_loop_on_the_dense_rows():
+    """Step b on stored entries + fill (the Jaccard CSR) against the loop on the dense rows: ties
+    in b (equal anchor confidences) and clusters whose members a row stores entirely, partly or not
+    at all."""
+    import scipy.sparse as sp
+
+    from unreidusl.cluster.hdc import _JaccardRows
+
+    rng = np.random.default_rng(1)
+    n, k = 60, 7
+    j = rng.uniform(0, 1, (n, n)).astype(np.float32)
+    j[rng.random((n, n)) < 0.7] = 1.0                       # unstored
+    j[:, :5] = rng.uniform(0, 0.5, (n, 5))                  # column block stored in every row
+    j[2, 1] = np.nan                                        # A = 1 for a NaN distance
+    keep = ~(j >= 1)                                        # NaN is stored
+    csr = sp.csr_matrix((j[keep], np.nonzero(keep)[1], np.r_[0, np.cumsum(keep.sum(1))]), shape=(n, n))
+    b = rng.choice([0.2, 0.5, 0.9], n).astype(np.float32)  # many equal confidences
+    labels = rng.integers(0, k - 1, n)                      # cluster k - 1 stays empty
+    labels[:5] = 0
+    rows = _JaccardRows(csr, torch.device("cpu"))
+    a_dense = (1.0 - torch.exp(-rows(np.arange(n)))).nan_to_num(nan=1.0).clamp(0, 1)
+    hd = harmonic_discrepancy(rows, torch.from_numpy(b), torch.from_numpy(labels), k)
+    np.testing.assert_array_equal(hd.numpy(), _loop_reference(a_dense.numpy(), b, labels, k))
+    assert (hd[:, k - 1] == 1).all() and (hd < 1).any()
+
+
 def test_relocation_moves_the_lowest_membership_samples_and_protects_small_clusters():
     # 7 samples, K = 3: cluster 0 has 5 members, cluster 1 two, cluster 2 none.
     # m = [.3, .1, .4, .5, .6, .05, .2]; sample 5 (m .05) sits in the 2-member cluster 1 (< protect 5),

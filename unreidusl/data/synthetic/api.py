@@ -12,6 +12,7 @@ from typing import Any, Dict, Optional, Union
 
 from .config import FORMAT_VERSION, resolve_config
 from .jobs import render_plan
+from .plan import Plan
 from .writers import get_layout
 from .world import build_world
 
@@ -100,14 +101,14 @@ def make_synthetic(root: Union[str, Path] = "datasets", fmt: str = "market1501",
     preset by an older ``FORMAT_VERSION`` or preset definition.
     """
     layout = get_layout(fmt)
-    cfg = resolve_config(preset, layout.world, overrides, layout.video)
+    cfg = resolve_config(preset, layout.world, overrides, layout.video, fmt=fmt)
     if int(seed) < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     cfg_dict = cfg.to_dict()
     wanted = {
         "generator": GENERATOR, "format": fmt, "format_version": FORMAT_VERSION,
         "seed": int(seed), "config": cfg_dict, "preset": preset,
-        "overrides": {k: cfg_dict[k] for k in sorted(overrides)},
+        "overrides": {k: cfg_dict.get(k, []) for k in sorted(overrides)},
     }
     root = Path(root)
     target = root / layout.dirname
@@ -123,13 +124,12 @@ def make_synthetic(root: Union[str, Path] = "datasets", fmt: str = "market1501",
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the dataset should be a normal folder
     try:
-        world = build_world(int(seed), cfg)
-        plan = layout.plan(world)
+        plan = layout.plan(build_world(int(seed), cfg))  # plan.world: after count matching
         render_plan(plan, tmp, workers)
         for rel, data in sorted(plan.files.items()):
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp / rel).write_bytes(data)
-        (tmp / META).write_bytes(_dump(build_meta(wanted, world, plan)))
+        (tmp / META).write_bytes(_dump(build_meta(wanted, plan.world, plan)))
         (tmp / MARKER).write_bytes(_dump(wanted))
         if not overwrite and _check_existing(target, wanted, stale):  # a concurrent run won
             shutil.rmtree(tmp, ignore_errors=True)
@@ -163,6 +163,44 @@ def build_meta(params: Dict[str, Any], world, plan) -> Dict[str, Any]:
                        for i in world.identities],
         "tracklets": plan.records,
     }
+
+
+def plan_synthetic(fmt: str = "market1501", seed: int = 0, preset: str = "small",
+                   **overrides: Any) -> Plan:
+    """The plan of the dataset :func:`make_synthetic` would write (world, every file name and the
+    ``synthetic_meta.json`` records), computed without rendering or writing anything: a few
+    seconds even for the full-size presets.  :func:`plan_counts` gives its sizes."""
+    layout = get_layout(fmt)
+    cfg = resolve_config(preset, layout.world, overrides, layout.video, fmt=fmt)
+    if int(seed) < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return layout.plan(build_world(int(seed), cfg))
+
+
+def plan_counts(plan: Plan) -> Dict[str, Dict[str, int]]:
+    """Per split (train, query, gallery): what the dataset reader will load, i.e. without junk
+    (pid -1): ``ids`` (pid > 0), ``samples`` (images for the image layouts, tracklets for the
+    video layouts), ``images`` (frame files), ``distractors`` (samples with pid 0) and
+    ``tracklets``; plus ``junk`` (samples the readers drop) and ``cameras``."""
+    video = plan.video
+    out: Dict[str, Dict[str, Any]] = {}
+    for rec in plan.records:
+        split = rec["split"]
+        s = out.setdefault(split, {"ids": set(), "samples": 0, "images": 0, "distractors": 0,
+                                   "tracklets": 0, "junk": 0, "cameras": set()})
+        n = len(rec["files"])
+        if rec["pid"] == -1:
+            s["junk"] += 1 if video else n
+            continue
+        if rec["pid"] > 0:
+            s["ids"].add(rec["pid"])
+        s["samples"] += 1 if video else n
+        s["distractors"] += (1 if video else n) if rec["pid"] == 0 else 0
+        s["images"] += n
+        s["tracklets"] += 1
+        s["cameras"].add(rec["camera"])
+    return {k: {**v, "ids": len(v["ids"]), "cameras": len(v["cameras"])}
+            for k, v in sorted(out.items())}
 
 
 def summarize(folder: Union[str, Path]) -> Dict[str, Dict[str, int]]:

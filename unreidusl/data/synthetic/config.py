@@ -71,12 +71,21 @@ class WorldConfig:
     scale_jitter: float = 0.05
     light_jitter: float = 0.08
     jpeg_quality: int = 90
+    # --- exact sizes (the full-size presets) ------------------------------------------------
+    # (train, query, gallery) as the dataset reader counts them: images for the image layouts,
+    # tracklets for the video layouts (junk, pid -1, is dropped by the readers and not counted).
+    # Empty = the counts are whatever the simulation gives.  Non-empty = a final deterministic
+    # count-matching step (``counts.py``) adds or removes images / tracklets to hit them exactly.
+    exact_counts: Tuple[int, ...] = ()
 
     def to_dict(self) -> Dict[str, Any]:
-        """JSON-friendly dict (tuples become lists)."""
+        """JSON-friendly dict (tuples become lists).  ``exact_counts`` is left out while empty,
+        so the markers and meta files of worlds without it are those of earlier versions."""
         out = {}
         for f in fields(self):
             v = getattr(self, f.name)
+            if f.name in _OMIT_WHEN_EMPTY and not v:
+                continue
             out[f.name] = list(v) if isinstance(v, tuple) else v
         return out
 
@@ -115,7 +124,13 @@ class WorldConfig:
             raise ValueError("jpeg_quality must be in 1..100")
         if self.frame_stride < 1 or self.fps < 1 or self.max_tracklets_per_cam < 1:
             raise ValueError("frame_stride, fps and max_tracklets_per_cam must be >= 1")
+        if self.exact_counts and (len(self.exact_counts) != 3 or min(self.exact_counts) < 1):
+            raise ValueError(f"exact_counts={self.exact_counts!r} must be empty or three positive "
+                             "counts (train, query, gallery)")
         return self
+
+
+_OMIT_WHEN_EMPTY = ("exact_counts",)
 
 
 _SMALL: Dict[str, Any] = {}
@@ -128,7 +143,51 @@ _MEDIUM: Dict[str, Any] = dict(
     num_cameras=6, num_train_ids=350, num_test_ids=350, num_extra_ids=100, tracklet_len=(8, 48),
     images_per_tracklet=(3, 8), entry_span_s=900.0, false_dets_per_cam=20,
 )
-PRESETS: Dict[str, Dict[str, Any]] = {"tiny": _TINY, "small": _SMALL, "medium": _MEDIUM}
+# Full-size presets: the real datasets' identity counts and, through ``exact_counts`` and the
+# count-matching step (``counts.py``), exactly their train / query / gallery sizes as the readers
+# count them.  Each one is made for one format (FULL_PRESET_FORMATS) and renders 64x32 crops by
+# default (``--set image_size=[128,64]`` for the usual size).  The simulation parameters are chosen
+# so that the natural counts come close (the matching step moves at most ~14 % of a split).
+_FULL_BASE: Dict[str, Any] = dict(image_size=(64, 32), map_size_m=(400.0, 260.0))
+FULL_PRESETS: Dict[str, Dict[str, Any]] = {
+    # Market-1501: 751 / 750 ids, 12,936 train, 3,368 query, 15,913 gallery images (~13,100 of
+    # test identities + ~2,800 false detections with pid 0, as Market's 2,793 distractors; junk,
+    # pid -1, comes on top).  pids are at most 1501 in this layout, so the distractors are false
+    # detections only.
+    "market-full": dict(
+        _FULL_BASE, num_cameras=6, num_train_ids=751, num_test_ids=750, num_extra_ids=0,
+        cams_per_id=(4, 6), second_tracklet_prob=0.4, images_per_tracklet=(2, 4),
+        tracklet_len=(8, 24), entry_span_s=3600.0, false_dets_per_cam=310, junk_rate=0.12,
+        exact_counts=(12936, 3368, 15913)),
+    # MSMT17: 15 cameras, 1,041 / 3,060 ids, 32,621 train, 11,659 query, 82,161 gallery images.
+    "msmt17-full": dict(
+        _FULL_BASE, num_cameras=15, num_train_ids=1041, num_test_ids=3060, num_extra_ids=0,
+        cams_per_id=(3, 5), images_per_tracklet=(3, 9), tracklet_len=(10, 48),
+        entry_span_s=14400.0, map_size_m=(600.0, 400.0), false_dets_per_cam=0, junk_rate=0.0,
+        exact_counts=(32621, 11659, 82161)),
+    # MARS: 625 / 636 ids, 8,298 train, 1,980 query, 9,330 gallery tracklets (distractors with
+    # pid 0 included, junk excluded); about 1.2 million frames (a frame every 2 world frames,
+    # 16-100 frames per tracklet, many tracklets per camera visit as MARS's tracker produced).
+    "mars-full": dict(
+        _FULL_BASE, num_cameras=6, num_train_ids=625, num_test_ids=636, num_extra_ids=300,
+        cams_per_id=(2, 5), extra_cams_per_id=(1, 2), max_tracklets_per_cam=10,
+        second_tracklet_prob=0.75, frame_stride=2, tracklet_len=(16, 100), entry_span_s=3600.0,
+        false_dets_per_cam=200, junk_rate=0.12, exact_counts=(8298, 1980, 9330)),
+    # DukeMTMC-VideoReID: 8 cameras, 702 / 702 ids + 408 gallery-only ids, 2,196 train, 702 query,
+    # 2,636 gallery tracklets; ~14 s tracklets (24-312 frames at 12.5 frames per second).
+    "duke-video-full": dict(
+        _FULL_BASE, num_cameras=8, num_train_ids=702, num_test_ids=702, num_extra_ids=408,
+        cams_per_id=(2, 4), extra_cams_per_id=(1, 4), second_tracklet_prob=0.05, frame_stride=2,
+        tracklet_len=(24, 312), entry_span_s=2000.0, false_dets_per_cam=0, junk_rate=0.0,
+        exact_counts=(2196, 702, 2636)),
+}
+# The format each full-size preset is made for (its counts are that dataset's).
+FULL_PRESET_FORMATS: Dict[str, str] = {
+    "market-full": "market1501", "msmt17-full": "msmt17", "mars-full": "mars",
+    "duke-video-full": "dukemtmc-videoreid",
+}
+PRESETS: Dict[str, Dict[str, Any]] = {"tiny": _TINY, "small": _SMALL, "medium": _MEDIUM,
+                                      **FULL_PRESETS}
 
 # Video layouts (DukeMTMC-VideoReID, MARS) on top of a person preset: crowded cameras.  Tracklets
 # last longer (a frame every ``frame_stride`` = 15 world frames: 16 frames ~ 10 s; DukeMTMC-
@@ -168,6 +227,12 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
             value = ast.literal_eval(value)
         except (ValueError, SyntaxError) as exc:
             raise ValueError(f"cannot parse override {name}={value!r}") from exc
+    if name == "exact_counts":  # a variable-length tuple: empty or (train, query, gallery)
+        if not isinstance(value, (list, tuple)) or len(value) not in (0, 3):
+            raise ValueError(f"override {name} must be [] or [train, query, gallery]")
+        if any(isinstance(v, float) and not v.is_integer() for v in value):
+            raise ValueError(f"override {name} must hold integers, got {value!r}")
+        return tuple(int(v) for v in value)
     if isinstance(default, tuple):
         if not isinstance(value, (list, tuple)) or len(value) != len(default):
             raise ValueError(f"override {name} must be a sequence of {len(default)} values")
@@ -183,18 +248,36 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     return str(value)
 
 
+def check_preset_format(preset: str, fmt: str) -> None:
+    """Raise ``ValueError`` when a full-size preset is asked for another format than its own."""
+    own = FULL_PRESET_FORMATS.get(preset)
+    if own is not None and fmt != own:
+        raise ValueError(f"preset {preset!r} has the sizes of {own} and is made for the format "
+                         f"{own!r} only (asked: {fmt!r}); the full-size presets are "
+                         + ", ".join(f"{p} ({f})" for p, f in FULL_PRESET_FORMATS.items()))
+
+
 def resolve_config(preset: str = "small", world: str = "person",
-                   overrides: Optional[Mapping[str, Any]] = None, video: bool = False) -> WorldConfig:
+                   overrides: Optional[Mapping[str, Any]] = None, video: bool = False,
+                   fmt: Optional[str] = None) -> WorldConfig:
     """Build a validated :class:`WorldConfig` from a preset name, a world kind, the layout kind
-    (``video``: the crowded :data:`VIDEO_PRESETS` for person worlds) and overrides."""
+    (``video``: the crowded :data:`VIDEO_PRESETS` for person worlds) and overrides.  A full-size
+    preset (:data:`FULL_PRESETS`) is complete by itself (no video or vehicle layer) and, when
+    ``fmt`` is given, must be asked for with its own format."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+    if fmt is not None:
+        check_preset_format(preset, fmt)
     overrides = dict(overrides or {})
     if "world" in overrides and overrides["world"] != world:
         raise ValueError(f"override world={overrides['world']!r} conflicts with the format's "
                          f"world {world!r}")
     values: Dict[str, Any] = dict(PRESETS[preset])
-    if world == "vehicle":
+    if preset in FULL_PRESETS:
+        if world != "person":
+            raise ValueError(f"preset {preset!r} is a person world; the vehicle world has no "
+                             "full-size preset")
+    elif world == "vehicle":
         values.update(_VEHICLE_BASE)
         values.update(VEHICLE_PRESETS[preset])
     elif video:

@@ -11,12 +11,14 @@ from .world import Tracklet, World
 @dataclass
 class Plan:
     """``jobs[tid][i]`` lists the relative paths that receive frame ``i`` of tracklet ``tid``;
-    ``records`` is the per-(tracklet, split) metadata; ``files`` holds extra files' bytes."""
+    ``records`` is the per-(tracklet, split) metadata; ``files`` holds extra files' bytes;
+    ``video``: a sample is a tracklet (video layouts), not an image."""
 
     world: World
     jobs: Dict[int, Dict[int, List[str]]] = field(default_factory=dict)
     records: List[dict] = field(default_factory=list)
     files: Dict[str, bytes] = field(default_factory=dict)
+    video: bool = False
 
     def add(self, trk: Tracklet, split: str, pid: int, indices: Sequence[int],
             paths: Sequence[str]) -> dict:

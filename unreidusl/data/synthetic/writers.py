@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Dict, List, Optional, Tuple
 
+from .counts import fit_image_entries
 from .plan import Plan, check_limits, sample_indices, tracklets_by_split
 from .seeding import rng as make_rng
 from .world import Tracklet, World
@@ -70,6 +71,10 @@ class ImageLayout:
         if self.junk:
             for trk in groups["junk"]:
                 raw += [("gallery", trk, i, -1) for i in sample_indices(world, trk, 1, 2)]
+        if cfg.exact_counts:  # full-size presets: the real dataset's counts, exactly (counts.py)
+            if self.query_in_gallery:
+                raise ValueError(f"{self.name}: exact_counts is not supported by this layout")
+            raw = fit_image_entries(world, raw, cfg.exact_counts)
 
         # box index: 1, 2, ... among all boxes of the same camera and world frame
         boxes: Dict[Tuple[int, int], List[Tuple[int, int]]] = defaultdict(list)

@@ -22,6 +22,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from .counts import fit_mars_queries, fit_world_tracklets
 from .plan import Plan, check_limits, tracklets_by_split
 from .seeding import rng as make_rng
 from .world import Tracklet, World
@@ -62,12 +63,25 @@ def _mars_queries(world: World, test_rows: List[Tuple[str, Tracklet, int]]) -> L
     return sorted(out)
 
 
+def _split_is(world: World, *splits: str):
+    return lambda t: t.kind == "normal" and world.identities[t.uid].split in splits
+
+
 class DukeMTMCVideoReIDLayout:
     name, dirname, world = "dukemtmc-videoreid", "DukeMTMC-VideoReID", "person"
     video = True  # world from config.VIDEO_PRESETS
 
     def plan(self, world: World) -> Plan:
         check_limits(world, self.name, max_cam=8, max_pid=9999, max_frame=99_999, max_len=9999)
+        if world.cfg.exact_counts:  # full-size preset: exact tracklet counts (counts.py)
+            n_train, n_query, n_gallery = world.cfg.exact_counts
+            if n_query != world.cfg.num_test_ids:
+                raise ValueError(f"{self.name}: one query tracklet per test identity, so the "
+                                 f"query count of exact_counts ({n_query}) must equal "
+                                 f"num_test_ids ({world.cfg.num_test_ids})")
+            world = fit_world_tracklets(world, [
+                ("train", _split_is(world, "train"), n_train),
+                ("test", _split_is(world, "test", "extra"), n_query + n_gallery)])
         groups = tracklets_by_split(world)
         counters: Dict[int, int] = defaultdict(int)
         numbered: Dict[int, int] = {}
@@ -82,7 +96,7 @@ class DukeMTMCVideoReIDLayout:
         for uid, trks in sorted(by_uid.items()):
             query.add(trks[int(make_rng(world.seed, "vquery", uid).integers(len(trks)))].tid)
 
-        plan = Plan(world)
+        plan = Plan(world, video=True)
         for split, trks in (("train", groups["train"]), ("test", groups["test"]),
                             ("extra", groups["extra"])):
             for trk in trks:
@@ -101,6 +115,12 @@ class MARSLayout:
 
     def plan(self, world: World) -> Plan:
         check_limits(world, self.name, max_cam=6, max_pid=9999, max_len=999)
+        if world.cfg.exact_counts:  # full-size preset: exact tracklet counts (counts.py)
+            n_train, n_query, n_gallery = world.cfg.exact_counts
+            shown = _split_is(world, "test", "extra")  # + false detections; junk is dropped
+            world = fit_world_tracklets(world, [
+                ("train", _split_is(world, "train"), n_train),
+                ("test", lambda t: shown(t) or t.kind == "false", n_query + n_gallery)])
         groups = tracklets_by_split(world)
         entries: List[Tuple[str, Tracklet, int]] = []  # (split, tracklet, pid)
         entries += [("train", t, t.uid + 1) for t in groups["train"]]
@@ -113,7 +133,7 @@ class MARSLayout:
             counters[(pid, trk.cam)] += 1
             tok[trk.tid] = counters[(pid, trk.cam)]
 
-        plan = Plan(world)
+        plan = Plan(world, video=True)
         rows: Dict[str, List[Tuple[str, Tracklet, int]]] = {"train": [], "test": []}
         for split, trk, pid in entries:
             p4 = "00-1" if pid < 0 else f"{pid:04d}"
@@ -135,6 +155,8 @@ class MARSLayout:
             plan.files[f"info/tracks_{split}_info.mat"] = mat_bytes(f"track_{split}_info", arr)
             tables[split] = ordered
         qidx = _mars_queries(world, tables["test"])
+        if world.cfg.exact_counts:
+            qidx = fit_mars_queries(world, tables["test"], qidx, world.cfg.exact_counts[1])
         plan.files["info/query_IDX.mat"] = mat_bytes("query_IDX", np.asarray(qidx, dtype=np.float64))
         query_tids = {tables["test"][q - 1][1].tid for q in qidx}
         for rec in plan.records:  # bbox_test rows are query (query_IDX) or gallery

@@ -26,6 +26,7 @@ def cython_extension(name: str, source: str) -> Extension:
 extensions = [
     cython_extension("unreidusl.evaluation.rank_cy", "csrc/rank_cy.pyx"),
     cython_extension("unreidusl.cluster.icdbscan_cy", "csrc/icdbscan_cy.pyx"),
+    cython_extension("unreidusl.cluster.jaccard_cy", "csrc/jaccard_cy.pyx"),
 ]
 
 setup(

@@ -192,3 +192,70 @@ def test_tiny_inputs():
         np.testing.assert_allclose(densify(dist)[0], ref, atol=1e-6, rtol=0)
         assert dist.shape == (n, n) and np.all(dist.diagonal() == 0)
     assert jaccard_distance(np.zeros((0, 8), np.float32)).shape == (0, 0)
+
+
+# ------------------------------------------------------------------- compiled Jaccard kernel
+def _query_expanded(n=700, seed=3):
+    from unreidusl.cluster import jaccard as jac
+
+    x = make_features(n, per_cluster=10, sigma=1.0, seed=seed, n_dup=5)
+    d2, idx = knn_search(x, k=20)
+    rank = np.ascontiguousarray(idx)
+    v = jac._encode(x, jac._expanded_sets(rank, 20), d2, rank, "sqeuclidean")
+    return jac._query_expansion(v, rank, 6)
+
+
+@pytest.mark.skipif(not __import__("unreidusl.cluster.jaccard", fromlist=["_KERNEL"])._KERNEL.available(),
+                    reason="jaccard_cy extension not built (run `pip install -e .`)")
+@pytest.mark.parametrize("max_dist, rows", [(None, None), (0.5, None), (None, (123, 456)), (0.9, (0, 1))])
+def test_compiled_kernel_equals_the_numpy_loop(monkeypatch, max_dist, rows):
+    """Same CSR arrays bit for bit (same float32 mins, same float64 summation order), for long rows
+    (the scan of the marks) and short ones (the sort), and for a row range."""
+    from unreidusl.cluster import jaccard as jac
+
+    v = _query_expanded()
+    monkeypatch.setattr(jac, "_KERNEL_ROWS", 97)          # several kernel calls, offsets included
+    fast = jac._jaccard_from_v(v.copy(), max_dist, rows=rows)
+    slow = jac._jaccard_from_v(v.copy(), max_dist, rows=rows, use_compiled=False)
+    for name in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))
+    assert fast.has_sorted_indices and fast.nnz > fast.shape[0]
+    long_rows = np.diff(fast.indptr) * 16 > v.shape[0]    # rows written by the scan path
+    assert long_rows.any() if max_dist is None else not long_rows.all()
+
+
+@pytest.mark.skipif(not __import__("unreidusl.cluster.jaccard", fromlist=["_KERNEL"])._KERNEL.available(),
+                    reason="jaccard_cy extension not built (run `pip install -e .`)")
+def test_compiled_kernel_refuses_inconsistent_inputs():
+    from unreidusl.cluster import jaccard_cy
+
+    i32, i64, f32 = np.int32, np.int64, np.float32
+    ptr, idx, val = np.array([0, 1, 2], i64), np.array([0, 1], i32), np.ones(2, f32)
+    out = np.empty(8, i32), np.empty(8, f32), np.zeros(2, i64)
+    assert jaccard_cy.jaccard_rows(ptr, idx, val, ptr, idx, val, 0, 2, 1.0, *out) == 2
+    bad = [(np.array([0, 1, 2], i64), np.array([0, 5], i32)),          # index past N
+           (np.array([0, 2, 1], i64), np.array([0, 1], i32)),          # decreasing pointer
+           (np.array([0, 1, 9], i64), np.array([0, 1], i32))]          # pointer past the entries
+    for p, i in bad:
+        with pytest.raises(ValueError):
+            jaccard_cy.jaccard_rows(p, i, val, ptr, idx, val, 0, 2, 1.0, *out)
+        with pytest.raises(ValueError):
+            jaccard_cy.jaccard_rows(ptr, idx, val, p, i, val, 0, 2, 1.0, *out)
+    with pytest.raises(ValueError, match="too small"):
+        jaccard_cy.jaccard_rows(ptr, idx, val, ptr, idx, val, 0, 2, 1.0, np.empty(1, i32),
+                                np.empty(1, f32), np.zeros(2, i64))
+
+
+def test_missing_compiled_kernel_falls_back_with_one_log_line(caplog):
+    import logging
+
+    from unreidusl.utils.compiled import CompiledKernel
+
+    log = logging.getLogger("unreidusl.test_compiled")
+    missing = CompiledKernel("unreidusl.cluster.no_such_kernel", "f", "API", 1, "the NumPy loop", log)
+    stale = CompiledKernel("numpy", "zeros", "__version__", -1, "the NumPy loop", log)
+    with caplog.at_level(logging.INFO, logger="unreidusl.test_compiled"):
+        assert [missing.get(), missing.get(), stale.get()] == [None, None, None]
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2 and "cannot import unreidusl.cluster.no_such_kernel" in lines[0]
+    assert "stale numpy build" in lines[1] and all("pip install -e ." in m for m in lines)

@@ -194,36 +194,39 @@ def test_shape_mismatch_messages():
         evaluate_rank(dist, ok_q + 0.5, ok_g, ok_q, ok_g)
 
 
+def _fresh_kernel(api=1):
+    from unreidusl.utils.compiled import CompiledKernel
+    return CompiledKernel("unreidusl.evaluation.rank_cy", "rank_chunk_cy", "RANK_CY_API", api,
+                          "the NumPy evaluator", rank_mod.logger, logging.WARNING)
+
+
 def test_fallback_warns_once(monkeypatch, caplog):
-    monkeypatch.setattr(rank_mod, "_compiled", None)
-    monkeypatch.setattr(rank_mod, "_fallback_warned", False)
+    monkeypatch.setattr(rank_mod, "_KERNEL", _fresh_kernel())
     import builtins
     real_import = builtins.__import__
 
     def fake_import(name, globals=None, locals=None, fromlist=(), level=0):
-        if fromlist and "rank_cy" in fromlist:
+        if name.endswith("rank_cy") or (fromlist and "rank_cy" in fromlist):
             raise ImportError("simulated missing extension")
         return real_import(name, globals, locals, fromlist, level)
 
+    import importlib
     monkeypatch.setattr(builtins, "__import__", fake_import)
+    monkeypatch.setattr(importlib, "import_module", lambda name, package=None: fake_import(name))
     with caplog.at_level(logging.WARNING, logger="unreidusl.evaluation"):
         for _ in range(3):
             res = evaluate_rank(**HAND, use_cython=True)
     assert res["impl"] == "numpy"
-    msgs = [r.getMessage() for r in caplog.records if "Falling back" in r.getMessage()]
+    msgs = [r.getMessage() for r in caplog.records if "unavailable" in r.getMessage()]
     assert len(msgs) == 1 and "pip install -e ." in msgs[0] and "simulated" in msgs[0]
-    monkeypatch.setattr(rank_mod, "_compiled", None)  # let later tests re-detect the build
 
 
 @needs_compiled
 def test_stale_build_detected(monkeypatch, caplog):
-    monkeypatch.setattr(rank_mod, "_compiled", None)
-    monkeypatch.setattr(rank_mod, "_fallback_warned", False)
-    monkeypatch.setattr(rank_mod, "_RANK_CY_API", -1)  # pretend the .so predates the .pyx
+    monkeypatch.setattr(rank_mod, "_KERNEL", _fresh_kernel(api=-1))  # the .so predates the .pyx
     with caplog.at_level(logging.WARNING, logger="unreidusl.evaluation"):
         res = evaluate_rank(**HAND, use_cython=True)
-    assert res["impl"] == "numpy" and "stale rank_cy build" in caplog.text
-    monkeypatch.setattr(rank_mod, "_compiled", None)
+    assert res["impl"] == "numpy" and "stale unreidusl.evaluation.rank_cy build" in caplog.text
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])

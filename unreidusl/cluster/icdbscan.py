@@ -46,6 +46,7 @@ from collections import deque
 import numpy as np
 import scipy.sparse as sp
 
+from ..utils.compiled import CompiledKernel
 from .sparse_rows import canonical, pair_values, row_blocks
 
 __all__ = ["cannot_link_matrix", "constraint_sets", "eps_graph", "icdbscan", "icdbscan_reference",
@@ -53,29 +54,14 @@ __all__ = ["cannot_link_matrix", "constraint_sets", "eps_graph", "icdbscan", "ic
 
 logger = logging.getLogger(__name__)
 
-_ICDBSCAN_CY_API = 2  # bump together with ICDBSCAN_CY_API in csrc/icdbscan_cy.pyx
-_compiled = None
-
-
-def _load_compiled():
-    global _compiled
-    if _compiled is None:
-        try:
-            from . import icdbscan_cy  # noqa: PLC0415
-            ok = getattr(icdbscan_cy, "ICDBSCAN_CY_API", None) == _ICDBSCAN_CY_API
-            reason = None if ok else "stale build"
-        except ImportError as exc:
-            ok, reason = False, str(exc)
-        _compiled = icdbscan_cy.grow if ok else False
-        if not ok:
-            logger.info("Compiled ICDBSCAN kernel unavailable (%s): using the Python loop (same "
-                        "labels, slower). Rebuild with `pip install -e .`.", reason)
-    return _compiled or None
+# the API number is bumped together with ICDBSCAN_CY_API in csrc/icdbscan_cy.pyx
+_KERNEL = CompiledKernel("unreidusl.cluster.icdbscan_cy", "grow", "ICDBSCAN_CY_API", 2,
+                         "the Python growth loop", logger)
 
 
 def compiled_available() -> bool:
     """True when the compiled growth loop can be used."""
-    return _load_compiled() is not None
+    return _KERNEL.available()
 
 
 def cannot_link_matrix(cannot_link, n: int) -> sp.csr_matrix:
@@ -244,7 +230,7 @@ def icdbscan(dist, eps: float, min_samples: int = 4, cannot_link=None, relaxed: 
     cl = cannot_link_matrix(cannot_link, n)
     nb_ptr, nb_idx = eps_graph(dist, eps)
     cl_ptr, cl_idx = _relaxed(cl, dist, eps, float(relaxed), fill)
-    grow = _load_compiled() if use_compiled else None
+    grow = _KERNEL.get() if use_compiled else None
     if grow is not None:
         return np.asarray(grow(nb_ptr, nb_idx, cl_ptr, cl_idx, min_samples), dtype=np.int64)
     return _grow_python(n, nb_ptr, nb_idx, cl_ptr, cl_idx, min_samples)

@@ -30,15 +30,21 @@ unstored entry means D = 1.  Memory is O(N * nnz_row) and no N x N dense array i
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import scipy.sparse as sp
 
+from ..utils.compiled import CompiledKernel
 from ..utils.progress import progress
 from .knn import _is_torch, knn_search
 
 __all__ = ["jaccard_distance", "jaccard_distance_dense_reference", "reciprocal_sets"]
 
 _ACC_ELEMS = 1 << 19  # scatter buffer size (float64 elements): a few MB, cache resident
+_KERNEL_ROWS = 2048   # rows per call of the compiled kernel (progress granularity)
+_KERNEL = CompiledKernel("unreidusl.cluster.jaccard_cy", "jaccard_rows", "JACCARD_CY_API", 1,
+                         "the NumPy Jaccard loop", logging.getLogger(__name__))
 
 
 def _pattern(indptr, indices, n):
@@ -154,10 +160,13 @@ def _query_expansion(v, rank, k2):
     return out
 
 
-def _jaccard_from_v(v, max_dist, acc_elems=_ACC_ELEMS, rows=None, desc="Jaccard distance"):
+def _jaccard_from_v(v, max_dist, acc_elems=_ACC_ELEMS, rows=None, desc="Jaccard distance",
+                    use_compiled=True):
     """Sparse D from the (query-expanded) V; see module docstring for the method.
 
-    ``rows=(start, stop)`` computes only those rows (a ``(stop - start) x N`` result)."""
+    ``rows=(start, stop)`` computes only those rows (a ``(stop - start) x N`` result).  The
+    compiled kernel (``csrc/jaccard_cy.pyx``) runs when built and ``use_compiled``; the NumPy loop
+    otherwise (same values)."""
     n = v.shape[0]
     row0, row1 = (0, n) if rows is None else (int(rows[0]), int(rows[1]))
     if not 0 <= row0 <= row1 <= n:
@@ -167,30 +176,65 @@ def _jaccard_from_v(v, max_dist, acc_elems=_ACC_ELEMS, rows=None, desc="Jaccard 
     v.sort_indices()
     vc = v.tocsc()                                       # inverted index, rows ascending per column
     vc.sort_indices()
+    indptr = v.indptr.astype(np.int64)
+    colptr = vc.indptr.astype(np.int64)
+    trip = np.diff(colptr)[v.indices]                    # partners of every stored (i, c)
+    # Output buffers sized by an upper bound (triples + diagonal): only the pages written are
+    # touched, so the resident size is the real output; the tail is released at the end.
+    cap = int(min(int(trip[indptr[row0]:indptr[row1]].sum()) + nr, nr * n))
+    del trip
+    out_j = np.empty(cap, np.int32)
+    out_d = np.empty(cap, np.float32)
+    counts = np.zeros(nr, np.int64)
+    limit = 1.0 if max_dist is None else float(max_dist)
+    kernel = _KERNEL.get() if use_compiled else None
+    bar = progress(total=nr, desc=desc, unit="row")
+    if kernel is not None:
+        size = 0
+        indices, vals = v.indices.astype(np.int32), v.data.astype(np.float32)
+        crow, cval = vc.indices.astype(np.int32), vc.data.astype(np.float32)
+        del vc
+        for r0 in range(row0, row1, _KERNEL_ROWS):
+            r1 = min(row1, r0 + _KERNEL_ROWS)
+            size += kernel(indptr, indices, vals, colptr, crow, cval, r0, r1, limit,
+                           out_j[size:], out_d[size:], counts[r0 - row0:r1 - row0])
+            bar.update(r1 - r0)
+    else:
+        size = _jaccard_rows_numpy(v, vc, indptr, colptr, row0, row1, limit, acc_elems,
+                                   out_j, out_d, counts, bar)
+    bar.close()
+    out_j.resize(size, refcheck=False)                   # shrinking: no copy, tail released
+    out_d.resize(size, refcheck=False)
+    indptr_out = np.zeros(nr + 1, np.int64)
+    np.cumsum(counts, out=indptr_out[1:])
+    if size < np.iinfo(np.int32).max:
+        indptr_out = indptr_out.astype(np.int32)
+    else:
+        out_j = out_j.astype(np.int64)
+    out = sp.csr_matrix((out_d, out_j, indptr_out), shape=(nr, n), copy=False)
+    out.has_sorted_indices = True
+    return out
+
+
+def _jaccard_rows_numpy(v, vc, indptr, colptr, row0, row1, limit, acc_elems, out_j, out_d,
+                        counts, bar):
+    """The NumPy loop of ``_jaccard_from_v``: for a chunk of rows, every stored ``(i, c)`` is
+    expanded against the column list of ``c`` and the mins are scatter-added into a small
+    ``rows x N`` buffer.  Returns the number of entries written."""
+    n = v.shape[0]
     rows_per = max(1, min(n, max(16, acc_elems // max(n, 1))))
     itype = np.int32 if max(vc.nnz, rows_per * n) < np.iinfo(np.int32).max else np.int64
-    colptr = vc.indptr.astype(np.int64)
     # inverted index packed as (row int32, value float32) pairs: one 8-byte gather per triple.
     # Values are rounded to float32 (as in the original), sums are accumulated in float64.
     packed = np.empty((vc.nnz, 2), np.int32)
     packed[:, 0] = vc.indices
     packed[:, 1] = vc.data.astype(np.float32).view(np.int32)
     packed = packed.view(np.int64).ravel()
-    indptr = v.indptr.astype(np.int64)
     cols, vals = v.indices, v.data.astype(np.float32)
-    trip = np.diff(colptr)[cols]                         # partners of every stored (i, c)
-    del vc
-    # Output buffers sized by an upper bound (triples + diagonal): only the pages written are
-    # touched, so the resident size is the real output; the tail is released at the end.
-    cap = int(min(int(trip[indptr[row0]:indptr[row1]].sum()) + nr, nr * n))
-    out_j = np.empty(cap, np.int32)
-    out_d = np.empty(cap, np.float32)
+    trip = np.diff(colptr)[cols]
     size = 0
     acc = np.zeros(rows_per * n)
     mark = np.zeros(rows_per * n, bool)
-    limit = 1.0 if max_dist is None else float(max_dist)
-    counts = np.zeros(nr, np.int64)
-    bar = progress(total=nr, desc=desc, unit="row")
     for r0 in range(row0, row1, rows_per):
         r1 = min(row1, r0 + rows_per)
         e0, e1 = indptr[r0], indptr[r1]
@@ -232,19 +276,7 @@ def _jaccard_from_v(v, max_dist, acc_elems=_ACC_ELEMS, rows=None, desc="Jaccard 
         out_d[size:size + kept.shape[0]] = dist[kept]
         size += kept.shape[0]
         bar.update(r1 - r0)
-    bar.close()
-    del acc, mark, packed, trip
-    out_j.resize(size, refcheck=False)                   # shrinking: no copy, tail released
-    out_d.resize(size, refcheck=False)
-    indptr_out = np.zeros(nr + 1, np.int64)
-    np.cumsum(counts, out=indptr_out[1:])
-    if size < np.iinfo(np.int32).max:
-        indptr_out = indptr_out.astype(np.int32)
-    else:
-        out_j = out_j.astype(np.int64)
-    out = sp.csr_matrix((out_d, out_j, indptr_out), shape=(nr, n), copy=False)
-    out.has_sorted_indices = True
-    return out
+    return size
 
 
 def _columns(n, k1, k2, search_k):

@@ -21,6 +21,7 @@ import logging
 
 import numpy as np
 
+from ..utils.compiled import CompiledKernel
 from ..utils.progress import progress
 from .rank_numpy import rank_chunk_numpy
 
@@ -28,38 +29,15 @@ __all__ = ["evaluate_rank", "evaluate_features", "compiled_available"]
 
 logger = logging.getLogger("unreidusl.evaluation")
 
-_RANK_CY_API = 1  # bump together with RANK_CY_API in csrc/rank_cy.pyx
-_compiled = None  # cached: the compiled kernel, or False when unavailable
-_fallback_warned = False
 _CHUNK_BYTES = 64 << 20  # distance rows converted/processed at a time
-
-
-def _load_compiled():
-    """Return the compiled kernel or None (logs one warning per process saying why)."""
-    global _compiled, _fallback_warned
-    if _compiled is None:
-        reason = None
-        try:
-            from . import rank_cy  # noqa: PLC0415
-        except ImportError as exc:
-            reason = f"cannot import unreidusl.evaluation.rank_cy ({exc})"
-        else:
-            api = getattr(rank_cy, "RANK_CY_API", None)
-            if api != _RANK_CY_API:
-                reason = f"stale rank_cy build (API {api}, expected {_RANK_CY_API})"
-        _compiled = rank_cy.rank_chunk_cy if reason is None else False
-        if reason is not None and not _fallback_warned:
-            _fallback_warned = True
-            logger.warning(
-                "Compiled rank evaluator unavailable: %s. Falling back to the NumPy evaluator "
-                "(same results, slower). To fix, rebuild the extension: `pip install -e .` "
-                "(or `python setup.py build_ext --inplace`) in the repository root.", reason)
-    return _compiled or None
+# the API number is bumped together with RANK_CY_API in csrc/rank_cy.pyx
+_KERNEL = CompiledKernel("unreidusl.evaluation.rank_cy", "rank_chunk_cy", "RANK_CY_API", 1,
+                         "the NumPy evaluator", logger, logging.WARNING)
 
 
 def compiled_available():
     """True if the compiled ``rank_cy`` kernel can be used."""
-    return _load_compiled() is not None
+    return _KERNEL.available()
 
 
 def _to_numpy(x):
@@ -118,7 +96,7 @@ class _RankAccumulator:
                                "evaluation (no same-camera items removed). Pass camera_free=False "
                                "to force the standard protocol.", int(cams[0]))
         self.camera_free = bool(camera_free)
-        kernel = _load_compiled() if use_cython else None
+        kernel = _KERNEL.get() if use_cython else None
         self.kernel = kernel or rank_chunk_numpy
         self.impl = "cython" if kernel else "numpy"
         # same-pid gallery items of query q: g_order[lo[q]:hi[q]] (ascending gallery index)

@@ -264,6 +264,7 @@ def rank_gallery(qf, gf, cfg, topk: int = 10, rerank: bool = False, aux=None) ->
     """``(first query, indices [b, k], distances [b, k])`` per block of queries: the evaluator's
     test distance (module docstring), computed in the evaluator's query blocks."""
     from ..evaluation.rank import _CHUNK_BYTES, _feature_chunks  # noqa: PLC0415
+    from ..cluster.ann import AnnParams  # noqa: PLC0415
     from ..evaluation.rerank import ReRankedDistance  # noqa: PLC0415
 
     qf = torch.from_numpy(np.array(qf, dtype=np.float32))          # copies (memory-mapped index)
@@ -272,7 +273,7 @@ def rank_gallery(qf, gf, cfg, topk: int = 10, rerank: bool = False, aux=None) ->
     base = None
     if rerank:
         base = ReRankedDistance(qf, gf, t.RERANK.K1, t.RERANK.K2, t.RERANK.LAMBDA, t.METRIC,
-                                t.RERANK.KNN_BACKEND)
+                                t.RERANK.KNN_BACKEND, ann=AnnParams.from_cfg(cfg.CLUSTER.ANN))
     num_q, num_g = qf.shape[0], gf.shape[0]
     chunk = max(1, _CHUNK_BYTES // max(1, 4 * num_g))
     for s in range(0, num_q, chunk):

@@ -9,8 +9,10 @@ import sys
 import numpy as np
 import scipy.sparse as sp
 
+from .ann import AnnParams
 from .build import DISTANCE_REGISTRY
 from .jaccard import jaccard_distance
+from .knn import knn_search
 
 
 def knn_device(model_device: str):
@@ -38,12 +40,15 @@ class Distance:
 
 @DISTANCE_REGISTRY.register()
 class JaccardDistance(Distance):
-    """k-reciprocal Jaccard distance (docs/clustering.md), sparse."""
+    """k-reciprocal Jaccard distance (docs/clustering.md), sparse. Its kNN search is
+    ``CLUSTER.KNN_BACKEND`` with the approximate backends' ``CLUSTER.ANN`` parameters; the features
+    may be a ``numpy.memmap`` (``CLUSTER.FEATURES_ON_DISK``)."""
 
     prunable = True
 
     def __init__(self, cfg) -> None:
         self.k1, self.k2, self.backend = cfg.CLUSTER.K1, cfg.CLUSTER.K2, cfg.CLUSTER.KNN_BACKEND
+        self.ann = AnnParams.from_cfg(cfg.CLUSTER.ANN)
         self.model_device = cfg.MODEL.DEVICE
         # CLUSTER.K1_INCLUDES_SELF False: self + k1 neighbours (3C's variant)
         self.search_k = None if cfg.CLUSTER.K1_INCLUDES_SELF else self.k1 + 1
@@ -55,9 +60,13 @@ class JaccardDistance(Distance):
 
     def __call__(self, features: torch.Tensor, *, max_dist=None) -> sp.csr_matrix:
         """With ``max_dist``, only pairs with D <= max_dist are stored (the rest count as far apart)."""
-        return jaccard_distance(features, k1=self.k1, k2=self.k2, knn_backend=self.backend,
-                                device=knn_device(self.model_device), search_k=self.search_k,
-                                encode_dist=self.encode_dist, max_dist=max_dist)
+        desc = "Jaccard distance"
+        knn = None
+        if features.shape[0]:
+            knn = knn_search(features, k=self.search_k or self.k1, backend=self.backend,
+                             device=knn_device(self.model_device), desc=f"{desc}: kNN", ann=self.ann)
+        return jaccard_distance(features, k1=self.k1, k2=self.k2, search_k=self.search_k,
+                                encode_dist=self.encode_dist, max_dist=max_dist, knn=knn, desc=desc)
 
 
 @DISTANCE_REGISTRY.register()

@@ -1,4 +1,4 @@
-"""Exact k-nearest-neighbour search under the squared Euclidean distance.
+"""k-nearest-neighbour search under the squared Euclidean distance (exact; approximate: ``ann.py``).
 
 ``knn_search`` returns, for every query row ``q_i``, the ``k`` database rows with the smallest
 
@@ -22,32 +22,41 @@ Backends
     ``faiss.knn`` on the CPU, or a ``GpuIndexFlatL2`` when faiss was built with GPUs and ``device``
     is CUDA.  Distances are clamped at 0 and the self distance is set to 0, as for the other
     backends.
+``"faiss_ivf"``, ``"faiss_hnsw"``
+    Approximate candidates (faiss IVF or HNSW index, optional PCA), re-scored exactly and returned
+    under the same contract (``ann.py``); every such search logs its recall@k on sampled rows.
 ``"auto"``
-    The fastest exact backend for the device and the problem (:func:`auto_backend`): on a CUDA
-    device ``"torch"`` (blocked GPU matmul, no host round trip); on the CPU ``"torch"`` for a
-    self-search of more than one tile (N > 4096) of wide features (d >= 1024), where computing only
-    the tiles on and above the diagonal halves the matrix products that dominate, and ``"faiss"``
-    (a requirement, ``faiss-cpu``) otherwise, whose top-k selection is cheaper; ``"torch"`` when
-    faiss cannot be imported. Measured on our 2-core CPU (``benchmarks/bench_knn.py``,
-    docs/benchmarks.md). Every backend is an exact search: the returned distances agree to ~1e-6
-    (float32 rounding of ``|q|^2 + |x|^2 - 2<q, x>``), so two candidates whose distances agree to
-    that precision may swap places, within the list or across the k-th place (up to 17 of 12,000
-    rows in the benchmark); otherwise the lists are identical.
+    Above ``ann.auto_above`` database rows (``CLUSTER.ANN.AUTO_ABOVE``) ``"faiss_ivf"``, and a log
+    line says so. Otherwise the fastest exact backend for the device and the problem
+    (:func:`auto_backend`): on a CUDA device ``"torch"`` (blocked GPU matmul, no host round trip);
+    on the CPU ``"torch"`` for a self-search of more than one tile (N > 4096) of wide features
+    (d >= 1024), where computing only the tiles on and above the diagonal halves the matrix
+    products that dominate, and ``"faiss"`` (a requirement, ``faiss-cpu``) otherwise, whose top-k
+    selection is cheaper; ``"torch"`` when faiss cannot be imported. Measured on our 2-core CPU
+    (``benchmarks/bench_knn.py``, docs/benchmarks.md). The exact backends' distances agree to
+    ~1e-6 (float32 rounding of ``|q|^2 + |x|^2 - 2<q, x>``), so two candidates whose distances
+    agree to that precision may swap places, within the list or across the k-th place (up to 17 of
+    12,000 rows in the benchmark); otherwise the lists are identical.
 
-Exact ties: every backend keeps ``k + 1`` candidates.  Rows whose ``k``-th and ``(k+1)``-th
+Exact ties: every exact backend keeps ``k + 1`` candidates.  Rows whose ``k``-th and ``(k+1)``-th
 candidate distances are equal (a tie straddling the cut) are recomputed against the whole database
 and ordered by ``(d, j)``, so the documented tie rule holds whatever order the backend's top-k
 returns.
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from ..utils.progress import progress
+from .ann import ANN_BACKENDS, AnnParams, ann_search, describe
 
-__all__ = ["knn_search", "faiss_available", "auto_backend"]
+__all__ = ["knn_search", "faiss_available", "auto_backend", "BACKENDS"]
 
-_BACKENDS = ("torch", "numpy", "faiss", "auto")
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "numpy", "faiss") + ANN_BACKENDS + ("auto",)
 
 
 def faiss_available() -> bool:
@@ -286,9 +295,19 @@ def _faiss_candidates(q, db, kk, device):
     return np.asarray(vals, dtype=np.float32), np.asarray(idx, dtype=np.int64)
 
 
+def _row_max(q, db, self_search, m, block_size, desc):
+    """Each query row's largest distance to the whole database (one blocked NumPy pass)."""
+    row_max = np.zeros(q.shape[0], np.float32)
+    _blocked_candidates(_NumpyOps(), q, db, self_search, 1,
+                        block_size or (4096 if self_search else max(1, (1 << 24) // m)),
+                        row_max, desc=f"{desc} (row maxima)")
+    return row_max
+
+
 def knn_search(query, database=None, k: int = 30, backend: str = "torch", block_size=None,
-               device=None, return_max: bool = False, desc: str = "kNN"):
-    """Exact kNN under squared L2 (see module docstring).
+               device=None, return_max: bool = False, desc: str = "kNN", ann=None):
+    """kNN under squared L2 (see module docstring): exact, or approximate with ``faiss_ivf`` /
+    ``faiss_hnsw``.
 
     Args:
         query: ``[N, d]`` float32 array or tensor.
@@ -303,24 +322,38 @@ def knn_search(query, database=None, k: int = 30, backend: str = "torch", block_
         return_max: also return ``max_dist2 [N] float32``, each row's largest distance to the whole
             database (tracked in the same blocked pass; one extra NumPy pass with faiss).
         desc: the label of the progress bar (``utils/progress.py``).
+        ann: :class:`~unreidusl.cluster.ann.AnnParams` of the approximate backends and of ``auto``'s
+            switch to them (default: ``AnnParams()``).
 
     Returns:
         ``(dist2 [N, k] float32 ascending, idx [N, k] int64)``; ties broken by smaller index.
         With ``return_max``: ``(dist2, idx, max_dist2)``.
     """
-    if backend not in _BACKENDS:
-        raise ValueError(f"unknown knn backend {backend!r}; expected one of {_BACKENDS}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown knn backend {backend!r}; expected one of {BACKENDS}")
     self_search = database is None or database is query
     if device is None and _is_torch(query):
         device = query.device
+    ann = ann or AnnParams()
+    m = query.shape[0] if self_search else database.shape[0]
+    if backend == "auto" and 0 < ann.auto_above < m:
+        backend = "faiss_ivf"
+        logger.info("kNN backend auto: %d database rows > %d (CLUSTER.ANN.AUTO_ABOVE), approximate %s",
+                    m, ann.auto_above, describe(backend, ann, m, int(query.shape[-1])))
     if backend == "auto":
         backend = auto_backend(device, int(query.shape[0]), int(query.shape[1]) if query.ndim == 2
                                else 0, self_search)
+    if backend in ANN_BACKENDS:
+        dist2, idx, _ = ann_search(query, None if self_search else database, k, backend, ann, desc)
+        if not return_max:
+            return dist2, idx
+        q = _to_numpy32(query)
+        return dist2, idx, _row_max(q, q if self_search else _to_numpy32(database), self_search,
+                                    m, block_size, desc)
     q_np = _to_numpy32(query) if backend != "torch" else None
     if backend == "faiss":
         _import_faiss()
     n = query.shape[0]
-    m = n if self_search else database.shape[0]
     if query.ndim != 2:
         raise ValueError(f"query must be 2-D, got shape {tuple(query.shape)}")
     k = int(min(k, m))
@@ -347,13 +380,7 @@ def knn_search(query, database=None, k: int = 30, backend: str = "torch", block_
             return d.astype(np.float32)
 
         out = _sort_and_fix_ties(vals, idx, k, recompute_row)
-        if not return_max:
-            return out
-        row_max = np.zeros(n, np.float32)
-        _blocked_candidates(_NumpyOps(), q, db, self_search, 1,
-                            block_size or (4096 if self_search else max(1, (1 << 24) // m)),
-                            row_max, desc=f"{desc} (row maxima)")
-        return out + (row_max,)
+        return out + (_row_max(q, db, self_search, m, block_size, desc),) if return_max else out
 
     if backend == "torch":
         import torch

@@ -336,8 +336,37 @@ _C.CLUSTER.DISTANCE = "JaccardDistance"
 _C.CLUSTER.PART_WEIGHT = 0.2
 _C.CLUSTER.K1 = 30
 _C.CLUSTER.K2 = 6
-# kNN backend for distances: "torch" (exact, blockwise), "faiss", or "auto".
+# kNN backend for distances: exact "torch" (blockwise), "numpy" or "faiss"; approximate "faiss_ivf" or
+# "faiss_hnsw" (candidates from a faiss index, re-scored exactly, recall logged; CLUSTER.ANN); or "auto"
+# (the fastest exact one, "faiss_ivf" above CLUSTER.ANN.AUTO_ABOVE features).
 _C.CLUSTER.KNN_BACKEND = "torch"
+# The approximate kNN backends (cluster/ann.py, docs/clustering.md); TEST.RERANK uses them too.
+_C.CLUSTER.ANN = CN()
+# faiss_ivf: number of inverted lists (k-means cells); 0 = round(4·sqrt(N)).
+_C.CLUSTER.ANN.NLIST = 0
+# faiss_ivf: lists visited per query (more: higher recall, slower).
+_C.CLUSTER.ANN.NPROBE = 16
+# faiss_hnsw: links per node of the graph.
+_C.CLUSTER.ANN.HNSW_M = 32
+# faiss_hnsw: candidate queue length while searching (raised to the candidates per row if smaller).
+_C.CLUSTER.ANN.EF_SEARCH = 128
+# faiss_hnsw: candidate queue length while building the graph.
+_C.CLUSTER.ANN.EF_CONSTRUCTION = 80
+# PCA to this many dimensions before indexing (0 = off); the returned distances are re-computed in the
+# original space.
+_C.CLUSTER.ANN.PCA_DIM = 128
+# Candidates per row = max(k + 1, ceil(REFINE·k)), re-scored with exact distances (>= 1).
+_C.CLUSTER.ANN.REFINE = 1.5
+# KNN_BACKEND "auto" switches to "faiss_ivf" above this many features (0 = never), with a log line.
+_C.CLUSTER.ANN.AUTO_ABOVE = 100000
+# Query rows sampled for the recall@k log line of every approximate search (exact search of those
+# rows; 0 = no recall check).
+_C.CLUSTER.ANN.RECALL_QUERIES = 1000
+# Write the clustering features to a float32 file (numpy.memmap) instead of memory; the kNN reads it
+# in chunks (pair it with an approximate backend for millions of samples).
+_C.CLUSTER.FEATURES_ON_DISK = False
+# That file; "" = OUTPUT_DIR/cluster_features.f32 (a relative path is under OUTPUT_DIR).
+_C.CLUSTER.FEATURES_FILE = ""
 # JaccardDistance's forward neighbourhood: True = k1 columns with self included (Cluster Contrast);
 # False = self + k1 neighbours (Zhong et al.'s re-ranking and 3C's released code).
 _C.CLUSTER.K1_INCLUDES_SELF = True
@@ -477,7 +506,7 @@ _C.TEST.RERANK.K1 = 20
 _C.TEST.RERANK.K2 = 6
 # Weight of the original (row-max normalised) distance in the re-ranked distance.
 _C.TEST.RERANK.LAMBDA = 0.3
-# kNN backend of the re-ranking: "torch", "numpy", "faiss" or "auto".
+# kNN backend of the re-ranking: as CLUSTER.KNN_BACKEND (the approximate ones with CLUSTER.ANN).
 _C.TEST.RERANK.KNN_BACKEND = "torch"
 # Auxiliary information at test time. TOC: query/gallery pairs that overlap in time in one camera
 # never match (AuxUSLReID's TEST.OVERLAP_CONSTRAINT). PENALTY: .inf (default) sets them to +inf (they

@@ -17,6 +17,7 @@ _KINDS: Dict[str, Tuple[Callable[[float], bool], str]] = {
     "fraction": (lambda v: 0 < v <= 1, "in (0, 1]"),
     "below_one": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "above_one": (lambda v: v > 1, "> 1"),
+    "at_least_one": (lambda v: v >= 1, ">= 1"),
 }
 
 _RULES: Dict[str, Iterable[str]] = {
@@ -30,7 +31,8 @@ _RULES: Dict[str, Iterable[str]] = {
         "TEST.IMS_PER_BATCH", "TEST.MAX_RANK", "TEST.RERANK.K1", "TEST.RERANK.K2", "LOG.PERIOD",
         "MODEL.BN_VIRTUAL_SPLITS", "MODEL.HEADS.GEM_P", "MODEL.MEMORY.TEMP", "MODEL.MEMORY.NUM_MARGINAL",
         "MODEL.LOSSES.ID_K", "MODEL.LOSSES.LP.TEMP", "MODEL.ISE.TOPK", "MODEL.NCPLR.NEIGHBOR_TEMP",
-        "MODEL.NCPLR.KL_TEMP", "CLUSTER.STS.BIN",
+        "MODEL.NCPLR.KL_TEMP", "CLUSTER.STS.BIN", "CLUSTER.ANN.NPROBE", "CLUSTER.ANN.HNSW_M",
+        "CLUSTER.ANN.EF_SEARCH", "CLUSTER.ANN.EF_CONSTRUCTION",
     ),
     "non_negative": (
         "SEED", "DATALOADER.NUM_WORKERS", "DATALOADER.CLUSTER_BATCH_SIZE", "DATASETS.SYNTHETIC.SEED",
@@ -44,6 +46,7 @@ _RULES: Dict[str, Iterable[str]] = {
         "MODEL.HEADS.NUM_PARTS", "MODEL.NCPLR.CLASSIFIER_ROWS", "MODEL.NCPLR.NEIGHBOR_EPS",
         "MODEL.NCPLR.PART_NEIGHBOR_EPS", "MODEL.ISE.LAMBDA_BASE", "MODEL.ISE.LAMBDA_SCALE",
         "MODEL.LOSSES.TRI_MARGIN", "INPUT.CJ.BRIGHTNESS", "INPUT.CJ.CONTRAST", "INPUT.CJ.SATURATION",
+        "CLUSTER.ANN.NLIST", "CLUSTER.ANN.PCA_DIM", "CLUSTER.ANN.AUTO_ABOVE", "CLUSTER.ANN.RECALL_QUERIES",
     ),
     "probability": (
         "INPUT.FLIP.PROB", "INPUT.CJ.PROB", "INPUT.REA.PROB", "MODEL.MEMORY.OLD_WEIGHT",
@@ -55,6 +58,7 @@ _RULES: Dict[str, Iterable[str]] = {
     "fraction": ("SOLVER.WARMUP_FACTOR", "CLUSTER.ADAPTIVE_RHO"),
     "below_one": ("MODEL.LOSSES.CE.EPSILON", "MODEL.LOSSES.CENTER_MARGIN.EPSILON", "SOLVER.MOMENTUM"),
     "above_one": ("CLUSTER.EMPTY_EPS_FACTOR",),
+    "at_least_one": ("CLUSTER.ANN.REFINE",),
 }
 
 
@@ -89,6 +93,11 @@ def validate_cfg(cfg) -> None:
         raise _fail("MODEL.BACKBONE.DEPTH", b.DEPTH, f"one of {_DEPTHS}")
     if b.LAST_STRIDE not in (1, 2):
         raise _fail("MODEL.BACKBONE.LAST_STRIDE", b.LAST_STRIDE, "1 or 2")
+    from ..cluster.knn import BACKENDS  # noqa: PLC0415 - the config package stays import-light
+
+    for key in ("CLUSTER.KNN_BACKEND", "TEST.RERANK.KNN_BACKEND"):
+        if _get(cfg, key) not in BACKENDS:
+            raise _fail(key, _get(cfg, key), f"one of {', '.join(BACKENDS)}")
     if cfg.CLUSTER.K2 > cfg.CLUSTER.K1 + 1:
         raise _fail("CLUSTER.K2", cfg.CLUSTER.K2, f"<= CLUSTER.K1 + 1 = {cfg.CLUSTER.K1 + 1} (it averages "
                     f"over the nearest neighbours)")

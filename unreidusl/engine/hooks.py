@@ -18,6 +18,7 @@ from ..data import Sample, build_cluster_loader, build_train_loader, is_single_f
 from ..evaluation import format_metrics
 from ..evaluation.extract import extract_cluster_features, extract_features
 from ..utils import comm
+from ..utils.feature_file import open_feature_file
 from .train_loop import HookBase
 
 logger = logging.getLogger(__name__)
@@ -113,18 +114,44 @@ class PseudoLabelHook(HookBase):
         self.rounds += 1
         t.model.reset_pseudo_labels(result)
 
+    def _features_path(self) -> Optional[str]:
+        """The clustering features' file with ``CLUSTER.FEATURES_ON_DISK`` (one per rank), else None."""
+        c = self.cfg.CLUSTER
+        if not c.FEATURES_ON_DISK:
+            return None
+        path = os.path.join(self.cfg.OUTPUT_DIR, c.FEATURES_FILE or "cluster_features.f32")
+        return path if comm.get_world_size() == 1 else f"{path}.rank{comm.get_rank()}"
+
     def _features(self) -> torch.Tensor:
         """One feature per training sample; a tracklet's CLUSTER_SAMPLE_MULTI clip draws are averaged
-        (and re-normalised), so the auxiliary N×N information stays aligned with the rows."""
+        (and re-normalised), so the auxiliary N×N information stays aligned with the rows. With
+        ``CLUSTER.FEATURES_ON_DISK`` the result maps a float32 file (``_features_path``); the clip
+        draws go to a temporary file next to it and are averaged in chunks."""
         t = self.trainer
         model = t.model.cluster_extractor()
+        path = self._features_path()
         if self.image_loader is not None:
-            return extract_features(model, self.image_loader, "clustering features")
-        feats, owner = extract_cluster_features(model, self.cfg, self.samples, t.epoch)
-        if len(feats) == len(self.samples):
+            return extract_features(model, self.image_loader, "clustering features", out_path=path)
+        draws_path = None if path is None else path + ".draws"
+        feats, owner = extract_cluster_features(model, self.cfg, self.samples, t.epoch, draws_path)
+        n = len(self.samples)
+        if len(feats) == n:
+            if path is not None:
+                os.replace(draws_path, path)
             return feats
-        mean = torch.zeros(len(self.samples), feats.shape[1]).index_add_(0, owner, feats)
-        return torch.nn.functional.normalize(mean, dim=1)
+        if path is None:
+            mean = torch.zeros(n, feats.shape[1]).index_add_(0, owner, feats)
+            return torch.nn.functional.normalize(mean, dim=1)
+        draws = len(feats) // n                           # row i·R + r is draw r of sample i
+        out = torch.from_numpy(open_feature_file(path, n, feats.shape[1], "w+"))
+        step = max(1, 65536 // draws)
+        for s in range(0, n, step):
+            e = min(n, s + step)
+            out[s:e] = torch.nn.functional.normalize(feats[s * draws:e * draws].view(e - s, draws, -1).sum(1),
+                                                     dim=1)
+        del feats
+        os.remove(draws_path)
+        return out
 
     def state_dict(self) -> dict:
         state = {} if self.labels is None else {"labels": torch.from_numpy(self.labels),

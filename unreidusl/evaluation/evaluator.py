@@ -20,6 +20,7 @@ from tabulate import tabulate
 from ..data import Sample, build_inference_loader
 from ..utils import comm
 from ..auxinfo.test_time import AuxTerms, CameraMatch
+from ..cluster.ann import AnnParams
 from .chunked_distance import ChunkedDistance
 from .extract import extract_features
 from .rank import evaluate_features
@@ -122,7 +123,7 @@ class ReidEvaluator:
         if t.RERANK.ENABLED:
             logger.info("%s", format_metrics(metrics, "Without re-ranking:"))
             rr = ReRankedDistance(qf, gf, t.RERANK.K1, t.RERANK.K2, t.RERANK.LAMBDA, t.METRIC,
-                                  t.RERANK.KNN_BACKEND)
+                                  t.RERANK.KNN_BACKEND, ann=AnnParams.from_cfg(self.cfg.CLUSTER.ANN))
             dist = ChunkedDistance(qf, gf, t.METRIC, base=rr, aux=self.aux)
             res = self._rank(qf, gf, dist)
             plain = {f"plain_{k}": v for k, v in metrics.items() if isinstance(v, float)}

@@ -13,6 +13,11 @@ order, whatever the loader yields:
 
 Items skipped by ``DATASETS.SKIP_CORRUPT`` get a zero feature (a warning says how many).
 
+With ``out_path`` the features are written batch by batch into a float32 file opened as a
+``numpy.memmap`` (``utils/feature_file.py``) and the returned tensor maps that file: no ``N x d``
+array is held in memory (``CLUSTER.FEATURES_ON_DISK``). In a distributed job give every rank its
+own file.
+
 In a distributed job a loader built with ``rank``/``world_size`` holds one contiguous shard per
 rank (``InferenceSampler``); the ranks' partial results are summed so that every rank returns all
 N features in item order.
@@ -24,6 +29,7 @@ from typing import Tuple
 import torch
 
 from ..utils import comm
+from ..utils.feature_file import open_feature_file
 from ..utils.progress import progress as _progress
 
 logger = logging.getLogger(__name__)
@@ -48,7 +54,14 @@ def _sharded(loader) -> bool:
     return getattr(loader.sampler, "world_size", 1) > 1
 
 
-def _merge_shards(n, device, out, seen, sums, counts):
+def _new_features(n, dim, out_path=None) -> torch.Tensor:
+    """Zero ``[n, dim]`` float32 features: in memory, or mapping the file ``out_path``."""
+    if out_path is None:
+        return torch.zeros(n, dim, dtype=torch.float32)
+    return torch.from_numpy(open_feature_file(out_path, n, dim, "w+"))
+
+
+def _merge_shards(n, device, out, seen, sums, counts, out_path=None):
     """Sum every rank's rows (image/clip mode) or per-sample frame sums and counts (frames mode) over
     the ranks: each item belongs to one shard, so all ranks end with all N items in item order. A
     rank whose shard is empty contributes zeros."""
@@ -61,7 +74,7 @@ def _merge_shards(n, device, out, seen, sums, counts):
         return out, seen, comm.all_reduce_sum_(sums), comm.all_reduce_sum_(counts)
     if out_dim:
         if out is None:
-            out = torch.zeros(n, out_dim, dtype=torch.float32)
+            out = _new_features(n, out_dim, out_path)
             seen = torch.zeros(n, dtype=torch.bool)
         comm.all_reduce_sum_(out)
         seen = comm.all_reduce_sum_(seen.to(torch.int32)) > 0
@@ -70,11 +83,12 @@ def _merge_shards(n, device, out, seen, sums, counts):
 
 @torch.no_grad()
 def extract_features(model: torch.nn.Module, loader, desc: str = "features",
-                     embed_chunk: int = 4096, show_progress: bool = True) -> torch.Tensor:
+                     embed_chunk: int = 4096, show_progress: bool = True, out_path=None) -> torch.Tensor:
     """Run ``model`` in eval mode over ``loader`` and return the features [N, d] (float32, CPU),
     in item order. The model's train/eval mode is restored afterwards. A progress bar (rank 0, on
     a terminal; periodic log lines otherwise: ``utils/progress.py``) counts the batches unless
-    ``show_progress`` is False."""
+    ``show_progress`` is False. ``out_path``: write them into that float32 file (replaced if it
+    exists) and return a tensor mapping it (module docstring)."""
     was_training = model.training
     model.eval()
     start = time.perf_counter()
@@ -98,17 +112,20 @@ def extract_features(model: torch.nn.Module, loader, desc: str = "features",
                 continue
             feats = model(batch).float().cpu()
             if out is None:
-                out = torch.zeros(n, feats.shape[1], dtype=torch.float32)
+                out = _new_features(n, feats.shape[1], out_path)
                 seen = torch.zeros(n, dtype=torch.bool)
             out[index] = feats
             seen[index] = True
         if _sharded(loader):
-            out, seen, sums, counts = _merge_shards(n, device, out, seen, sums, counts)
+            out, seen, sums, counts = _merge_shards(n, device, out, seen, sums, counts, out_path)
         if sums is not None:
             seen = (counts > 0).cpu()
             means = sums / counts.clamp(min=1).unsqueeze(1)
-            out = torch.cat([model.embed(means[i:i + embed_chunk]).float().cpu()
-                             for i in range(0, n, embed_chunk)])
+            for i in range(0, n, embed_chunk):
+                emb = model.embed(means[i:i + embed_chunk]).float().cpu()
+                if out is None:
+                    out = _new_features(n, emb.shape[1], out_path)
+                out[i:i + emb.shape[0]] = emb
             out[~seen] = 0
     finally:
         model.train(was_training)
@@ -122,15 +139,16 @@ def extract_features(model: torch.nn.Module, loader, desc: str = "features",
     return out
 
 
-def extract_cluster_features(model: torch.nn.Module, cfg, samples, epoch: int = 0) -> \
+def extract_cluster_features(model: torch.nn.Module, cfg, samples, epoch: int = 0, out_path=None) -> \
         Tuple[torch.Tensor, torch.Tensor]:
     """Clustering features of ``samples``: (features [N·R, d], owner [N·R]) where row ``i·R + r``
     is draw r of sample i (``owner[row] = i``); R = ``DATALOADER.CLUSTER_SAMPLE_MULTI`` for video
-    (clips of ``CLUSTER_SEQ_LEN`` frames seeded by (SEED, epoch)), 1 for images."""
+    (clips of ``CLUSTER_SEQ_LEN`` frames seeded by (SEED, epoch)), 1 for images. ``out_path``: as
+    for :func:`extract_features`."""
     from ..data import build_cluster_loader  # noqa: PLC0415 - avoid an import cycle at load time
 
     loader = build_cluster_loader(cfg, samples, epoch)
-    feats = extract_features(model, loader, "clustering features")
+    feats = extract_features(model, loader, "clustering features", out_path=out_path)
     draws = int(getattr(loader.dataset, "draws", 1))
     owner = torch.arange(len(samples)).repeat_interleave(draws)
     return feats, owner

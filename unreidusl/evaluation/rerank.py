@@ -64,11 +64,13 @@ class ReRankedDistance:
         k1, k2, lambda_value: re-ranking parameters (paper defaults 20, 6, 0.3).
         metric: ``"euclidean"`` or ``"cosine"`` (features L2-normalised first).
         knn_backend: :func:`knn_search` backend; the row maxima need one extra blocked pass
-            with ``"faiss"``.
+            with ``"faiss"`` and the approximate backends (an exact pass over all pairs).
+        ann: the approximate backends' :class:`~unreidusl.cluster.ann.AnnParams`
+            (``CLUSTER.ANN``; default ``AnnParams()``).
     """
 
     def __init__(self, qf, gf, k1=20, k2=6, lambda_value=0.3, metric="euclidean",
-                 knn_backend="torch", device=None):
+                 knn_backend="torch", device=None, ann=None):
         if metric not in ("euclidean", "cosine"):
             raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
         if not 0.0 <= lambda_value <= 1.0:
@@ -87,7 +89,7 @@ class ReRankedDistance:
         n = self.x.shape[0]
         search_k = min(self.k1 + 1, n)
         dist2, rank, row_max = knn_search(self.x, k=search_k, backend=knn_backend, device=device,
-                                          return_max=True, desc="re-ranking: kNN")
+                                          return_max=True, desc="re-ranking: kNN", ann=ann)
         # an item whose farthest neighbour is at distance 0 has o = 0 everywhere
         self.row_max = np.where(row_max > 0, row_max, 1.0).astype(np.float64)
         jac = jaccard_distance(self.x, self.k1, min(self.k2, search_k), search_k=search_k,
@@ -123,7 +125,8 @@ class ReRankedDistance:
         return self.rows(start, stop)
 
 
-def re_ranking(qf, gf, k1=20, k2=6, lambda_value=0.3, metric="euclidean", knn_backend="torch"):
+def re_ranking(qf, gf, k1=20, k2=6, lambda_value=0.3, metric="euclidean", knn_backend="torch",
+               ann=None):
     """Dense ``Q x G`` re-ranked distance (convenience for small problems)."""
-    rr = ReRankedDistance(qf, gf, k1, k2, lambda_value, metric, knn_backend)
+    rr = ReRankedDistance(qf, gf, k1, k2, lambda_value, metric, knn_backend, ann=ann)
     return rr.rows(0, rr.num_query)

@@ -57,7 +57,7 @@ def jaccard_rows(const int64_t[::1] indptr, const int32_t[::1] indices, const fl
     _check_compressed(colptr, colrows, n, "inverted index of V'")
     cdef double* acc = <double*> calloc(max(n, 1), sizeof(double))
     cdef char* seen = <char*> calloc(max(n, 1), sizeof(char))
-    cdef int32_t* touched = <int32_t*> malloc(max(n, 1) * sizeof(int32_t))
+    cdef int32_t* touched = <int32_t*> malloc((n + 1) * sizeof(int32_t))  # +1: branch-free writes
     if acc == NULL or seen == NULL or touched == NULL:
         free(acc)
         free(seen)
@@ -77,10 +77,9 @@ def jaccard_rows(const int64_t[::1] indptr, const int32_t[::1] indices, const fl
                 for q in range(colptr[c], colptr[c + 1]):
                     j = colrows[q]
                     w = colvalues[q]
-                    if not seen[j]:
-                        seen[j] = 1
-                        touched[cnt] = j
-                        cnt += 1
+                    touched[cnt] = j             # branch-free: kept only if j is new
+                    cnt += 1 - seen[j]
+                    seen[j] = 1
                     acc[j] += <double> (vi if vi < w else w)
             if not seen[i]:
                 seen[i] = 1

@@ -49,8 +49,10 @@ def brute_knn(q, db, k, self_search):
 
 # ------------------------------------------------------------------------------------- kNN
 @pytest.mark.parametrize("backend", ["torch", "numpy"])
-@pytest.mark.parametrize("block_size", [None, 64, 97])
+@pytest.mark.parametrize("block_size", [None, 64, 97, 7])
 def test_knn_matches_bruteforce_with_ties(backend, block_size):
+    """Block 7 < k + 1: the diagonal tiles cannot fill a row's candidates, so its threshold stays
+    infinite until the off-diagonal tiles have been compacted (``knn_tiles.py``)."""
     rng = np.random.default_rng(3)
     x = rng.integers(-2, 3, (500, 6)).astype(np.float32)     # small integers: many exact ties
     x[100:112] = x[7]                                        # duplicates of row 7
@@ -66,6 +68,23 @@ def test_knn_matches_bruteforce_with_ties(backend, block_size):
     ref_d, ref_i = brute_knn(y, x, 15, False)
     np.testing.assert_array_equal(idx, ref_i)
     np.testing.assert_allclose(dist, ref_d, atol=1e-6)
+
+
+def test_knn_self_search_keeps_only_entries_below_the_thresholds(monkeypatch):
+    """The symmetric tiles keep, after the diagonal ones, only the entries below the rows' k+1-th
+    distance so far: far fewer than the N x N entries, and the same lists as brute force."""
+    from unreidusl.cluster import knn_tiles
+
+    x = make_features(600, d=16, per_cluster=10, sigma=0.6, seed=5)
+    kept = []
+    real_add = knn_tiles._Block.add
+    monkeypatch.setattr(knn_tiles._Block, "add",
+                        lambda self, r, c, v: (kept.append(len(r)), real_add(self, r, c, v))[1])
+    dist, idx = knn_search(x, k=10, backend="numpy", block_size=100)
+    ref_d, ref_i = brute_knn(x, x, 10, True)
+    np.testing.assert_array_equal(idx, ref_i)
+    np.testing.assert_allclose(dist, ref_d, atol=1e-6)
+    assert sum(kept) < 0.2 * 600 * 600
 
 
 def test_knn_float_data_and_torch_input():

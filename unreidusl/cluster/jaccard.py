@@ -31,6 +31,8 @@ unstored entry means D = 1.  Memory is O(N * nnz_row) and no N x N dense array i
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -181,8 +183,14 @@ def _jaccard_from_v(v, max_dist, acc_elems=_ACC_ELEMS, rows=None, desc="Jaccard 
     trip = np.diff(colptr)[v.indices]                    # partners of every stored (i, c)
     # Output buffers sized by an upper bound (triples + diagonal): only the pages written are
     # touched, so the resident size is the real output; the tail is released at the end.
-    cap = int(min(int(trip[indptr[row0]:indptr[row1]].sum()) + nr, nr * n))
-    del trip
+    starts = np.arange(row0, row1, _KERNEL_ROWS)
+    stops = np.minimum(starts + _KERNEL_ROWS, row1)
+    partners = np.concatenate([[0], np.cumsum(trip)]).astype(np.int64)
+    per_chunk = partners[indptr[stops]] - partners[indptr[starts]]
+    bounds = np.minimum(per_chunk + (stops - starts), (stops - starts) * n)
+    del trip, partners
+    offsets = np.concatenate([[0], np.cumsum(bounds)]).astype(np.int64)
+    cap = int(offsets[-1])
     out_j = np.empty(cap, np.int32)
     out_d = np.empty(cap, np.float32)
     counts = np.zeros(nr, np.int64)
@@ -190,15 +198,8 @@ def _jaccard_from_v(v, max_dist, acc_elems=_ACC_ELEMS, rows=None, desc="Jaccard 
     kernel = _KERNEL.get() if use_compiled else None
     bar = progress(total=nr, desc=desc, unit="row")
     if kernel is not None:
-        size = 0
-        indices, vals = v.indices.astype(np.int32), v.data.astype(np.float32)
-        crow, cval = vc.indices.astype(np.int32), vc.data.astype(np.float32)
-        del vc
-        for r0 in range(row0, row1, _KERNEL_ROWS):
-            r1 = min(row1, r0 + _KERNEL_ROWS)
-            size += kernel(indptr, indices, vals, colptr, crow, cval, r0, r1, limit,
-                           out_j[size:], out_d[size:], counts[r0 - row0:r1 - row0])
-            bar.update(r1 - r0)
+        size = _jaccard_rows_compiled(kernel, v, vc, indptr, colptr, starts, stops, offsets,
+                                      limit, out_j, out_d, counts, bar)
     else:
         size = _jaccard_rows_numpy(v, vc, indptr, colptr, row0, row1, limit, acc_elems,
                                    out_j, out_d, counts, bar)
@@ -214,6 +215,37 @@ def _jaccard_from_v(v, max_dist, acc_elems=_ACC_ELEMS, rows=None, desc="Jaccard 
     out = sp.csr_matrix((out_d, out_j, indptr_out), shape=(nr, n), copy=False)
     out.has_sorted_indices = True
     return out
+
+
+def _jaccard_rows_compiled(kernel, v, vc, indptr, colptr, starts, stops, offsets, limit, out_j,
+                           out_d, counts, bar):
+    """The compiled kernel on the row chunks ``starts[c]:stops[c]``, in parallel threads (it
+    releases the GIL): chunk c writes from ``offsets[c]`` (the prefix sum of the chunks' upper
+    bounds), and the pieces are then moved together.  Returns the number of entries written."""
+    indices, vals = v.indices.astype(np.int32), v.data.astype(np.float32)
+    crow, cval = vc.indices.astype(np.int32), vc.data.astype(np.float32)
+    row0 = int(starts[0]) if len(starts) else 0
+
+    def run(c):
+        r0, r1, o0, o1 = int(starts[c]), int(stops[c]), int(offsets[c]), int(offsets[c + 1])
+        return kernel(indptr, indices, vals, colptr, crow, cval, r0, r1, limit, out_j[o0:o1],
+                      out_d[o0:o1], counts[r0 - row0:r1 - row0])
+
+    workers = max(1, min(len(starts), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                         else os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        written = []
+        for c, got in enumerate(pool.map(run, range(len(starts)))):
+            written.append(got)
+            bar.update(int(stops[c] - starts[c]))
+    size = 0
+    for c, got in enumerate(written):                    # move the pieces together (leftwards)
+        o = offsets[c]
+        if o != size:
+            out_j[size:size + got] = out_j[o:o + got]
+            out_d[size:size + got] = out_d[o:o + got]
+        size += got
+    return size
 
 
 def _jaccard_rows_numpy(v, vc, indptr, colptr, row0, row1, limit, acc_elems, out_j, out_d,

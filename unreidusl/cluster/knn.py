@@ -13,7 +13,9 @@ Backends
 ``"torch"`` (default)
     Blocked ``torch.mm`` (CPU or CUDA).  For a self-search the distance matrix is symmetric, so
     only the tiles on and above the block diagonal are multiplied and each off-diagonal tile feeds
-    the candidate lists of both its row block and its column block (half the FLOPs).  The self
+    the candidate lists of both its row block and its column block (half the FLOPs); after the
+    diagonal tiles, a tile only keeps the entries below each row's current k+1-th distance
+    (``knn_tiles.py``).  The self
     distance is set to exactly 0.
 ``"numpy"``
     The same blocked algorithm with numpy/BLAS only (no torch import; useful where importing
@@ -51,6 +53,7 @@ import numpy as np
 
 from ..utils.progress import progress
 from .ann import ANN_BACKENDS, AnnParams, ann_search, describe
+from .knn_tiles import self_candidates
 
 __all__ = ["knn_search", "faiss_available", "auto_backend", "BACKENDS"]
 
@@ -130,6 +133,10 @@ class _TorchOps:
         d.add_(an[:, None]).add_(bn[None, :]).clamp_(min=0.0)
         return d
 
+    def tile(self, a2, an, b, bn):
+        """``dist`` without the clamp at 0, ``a2`` = -2·a (an exact scaling)."""
+        return self.t.mm(a2, b.t()).add_(an[:, None]).add_(bn[None, :])
+
     def zero_diag(self, d):
         d.fill_diagonal_(0.0)
 
@@ -137,22 +144,8 @@ class _TorchOps:
         v, i = self.t.topk(d, kk, dim=1, largest=False, sorted=False)
         return v, i.add_(offset)
 
-    def topk_cols(self, d, kk, offset):
-        v, i = self.t.topk(d.t().contiguous(), kk, dim=1, largest=False, sorted=False)
-        return v, i.add_(offset)
-
     def amax(self, d, dim):
         return d.amax(dim).to("cpu").numpy()
-
-    def merge_many(self, pieces, kk):
-        if len(pieces) == 1:
-            return pieces[0]
-        v = self.t.cat([p[0] for p in pieces], 1)
-        i = self.t.cat([p[1] for p in pieces], 1)
-        if kk >= v.shape[1]:
-            return v, i
-        v, pos = self.t.topk(v, kk, dim=1, largest=False, sorted=False)
-        return v, self.t.gather(i, 1, pos)
 
     def to_np(self, v, i):
         return (v.to("cpu").numpy().astype(np.float32, copy=False),
@@ -174,6 +167,12 @@ class _NumpyOps:
         np.maximum(d, 0.0, out=d)
         return d
 
+    def tile(self, a2, an, b, bn):
+        d = a2 @ b.T
+        d += an[:, None]
+        d += bn[None, :]
+        return d
+
     def zero_diag(self, d):
         np.fill_diagonal(d, 0.0)
 
@@ -184,77 +183,34 @@ class _NumpyOps:
             i = np.broadcast_to(np.arange(d.shape[1]), d.shape).copy()
         return np.take_along_axis(d, i, 1), i.astype(np.int64) + offset
 
-    def topk_cols(self, d, kk, offset):
-        return self.topk_rows(np.ascontiguousarray(d.T), kk, offset)
-
     def amax(self, d, dim):
         return d.max(axis=dim)
-
-    def merge_many(self, pieces, kk):
-        if len(pieces) == 1:
-            return pieces[0]
-        v = np.concatenate([p[0] for p in pieces], 1)
-        i = np.concatenate([p[1] for p in pieces], 1)
-        if kk >= v.shape[1]:
-            return v, i
-        pos = np.argpartition(v, kk - 1, axis=1)[:, :kk]
-        return np.take_along_axis(v, pos, 1), np.take_along_axis(i, pos, 1)
 
     def to_np(self, v, i):
         return v.astype(np.float32, copy=False), i.astype(np.int64, copy=False)
 
 
 def _blocked_candidates(ops, q, db, self_search, kk, block, row_max=None, desc="kNN"):
-    """Top-``kk`` candidates (unsorted) per query row with blocked distance tiles.
+    """Top-``kk`` candidates (unsorted) per query row with blocked distance tiles (a self-search:
+    the symmetric tiles of ``knn_tiles.py``).
 
     ``row_max`` (float32 [N], optional) is updated in place with each row's largest distance."""
+    if self_search:
+        return self_candidates(ops, q, kk, block, row_max, desc)
     n = q.shape[0]
     qn = ops.sqnorm(q)
-    if self_search:
-        starts = list(range(0, n, block))
-        bar = progress(total=len(starts) * (len(starts) + 1) // 2, desc=desc, unit="tile")
-        pending = [[] for _ in starts]          # candidate pieces per row block, merged lazily
-
-        def add(b, piece):
-            pending[b].append(piece)
-            if len(pending[b]) >= 8:
-                pending[b] = [ops.merge_many(pending[b], kk)]
-
-        for bi, s in enumerate(starts):
-            e = min(s + block, n)
-            for bj in range(bi, len(starts)):
-                s2 = starts[bj]
-                e2 = min(s2 + block, n)
-                d = ops.dist(q[s:e], qn[s:e], q[s2:e2], qn[s2:e2])
-                if bj == bi:
-                    ops.zero_diag(d)
-                if row_max is not None:
-                    np.maximum(row_max[s:e], ops.amax(d, 1), out=row_max[s:e])
-                    if bj != bi:
-                        np.maximum(row_max[s2:e2], ops.amax(d, 0), out=row_max[s2:e2])
-                add(bi, ops.topk_rows(d, min(kk, e2 - s2), s2))
-                if bj != bi:
-                    add(bj, ops.topk_cols(d, min(kk, e - s), s))
-                del d
-                bar.update(1)
-            pending[bi] = [ops.merge_many(pending[bi], kk)]   # row block bi is complete
-            out_v, out_i = pending[bi][0]
-            pending[bi] = [ops.to_np(out_v, out_i)]
-        bar.close()
-        out = [p[0] for p in pending]
-    else:
-        dbn = ops.sqnorm(db)
-        out = []
-        bar = progress(total=n, desc=desc, unit="row")
-        for s in range(0, n, block):
-            e = min(s + block, n)
-            d = ops.dist(q[s:e], qn[s:e], db, dbn)
-            if row_max is not None:
-                np.maximum(row_max[s:e], ops.amax(d, 1), out=row_max[s:e])
-            out.append(ops.to_np(*ops.topk_rows(d, kk, 0)))
-            del d
-            bar.update(e - s)
-        bar.close()
+    dbn = ops.sqnorm(db)
+    out = []
+    bar = progress(total=n, desc=desc, unit="row")
+    for s in range(0, n, block):
+        e = min(s + block, n)
+        d = ops.dist(q[s:e], qn[s:e], db, dbn)
+        if row_max is not None:
+            np.maximum(row_max[s:e], ops.amax(d, 1), out=row_max[s:e])
+        out.append(ops.to_np(*ops.topk_rows(d, kk, 0)))
+        del d
+        bar.update(e - s)
+    bar.close()
     vals = np.concatenate([o[0] for o in out], 0)
     idx = np.concatenate([o[1] for o in out], 0)
     return vals, idx
@@ -401,10 +357,12 @@ def knn_search(query, database=None, k: int = 30, backend: str = "torch", block_
         block = max(1, default_block * default_block // m)
     row_max = np.zeros(n, np.float32) if return_max else None
     vals, idx = _blocked_candidates(ops, q, db, self_search, kk, block, row_max, desc)
-    dbn = ops.sqnorm(db)
+    dbn = []  # computed on the first tie only
 
     def recompute_row(r):
-        d = ops.dist(q[r:r + 1], ops.sqnorm(q[r:r + 1]), db, dbn)
+        if not dbn:
+            dbn.append(ops.sqnorm(db))
+        d = ops.dist(q[r:r + 1], ops.sqnorm(q[r:r + 1]), db, dbn[0])
         if self_search:
             d[0, r] = 0.0
         if not isinstance(d, np.ndarray):

@@ -4,8 +4,8 @@ The output is that of the exact backends (``knn.py``): per query row ``q_i``, k 
 
     d(i, j) = ||q_i||^2 + ||x_j||^2 - 2 <q_i, x_j>      (clamped at 0; float32)
 
-and then by ``j``, self in column 0 at distance 0 for a self-search. Only the candidates are
-approximate:
+and then by ``j``; in a self-search each row's own index comes first at distance 0 (after identical
+rows of smaller index, as in the exact backends). Only the candidates are approximate:
 
 1. optional PCA to ``pca_dim`` dimensions: ``y = (x - mu) W`` with W the leading eigenvectors of
    the covariance of <= 20,000 random rows, found by subspace iteration (:class:`Pca`; skipped when
@@ -23,14 +23,14 @@ approximate:
 
 Why ``16 sqrt(M)`` lists: the clusters that matter are identities of tens of samples. With the usual
 ``4 sqrt(M)`` lists (112 rows each at M = 200,000) a list mixes several clusters and a query's cluster
-mates spread over lists that 16 probes miss: recall@30 0.88 against 0.96 with ``16 sqrt(M)`` lists
+mates spread over lists that 16 probes miss: recall@30 0.841 against 0.959 with ``16 sqrt(M)`` lists
 on the clustered features of ``benchmarks/bench_ann.py`` (32 per cluster, 2048-d, PCA 128), whose
-exact lists hold 0.97 cluster mates (docs/benchmarks.md).
+exact lists hold 0.966 cluster mates (docs/benchmarks.md).
 
 The database is read in chunks of ``chunk`` rows (PCA, index, norms) and the queries are searched in
 chunks, so a ``numpy.memmap`` (``utils/feature_file.py``) is never copied whole. Memory: the index
-(``M x pca_dim`` floats for IVF, plus the graph for HNSW), the training sample, ``O(chunk x d)`` and
-the ``N x C`` candidates.
+(``M x pca_dim`` floats for IVF, plus the graph for HNSW), the training sample, ``O(chunk x (d + C))``
+and the ``N x k`` result.
 """
 from __future__ import annotations
 

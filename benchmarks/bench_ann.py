@@ -131,7 +131,7 @@ def worker(args) -> None:
     if args.mode == "approx":
         d2, idx, info = ann_search(x, k=args.k1, backend=args.backend, params=_ann_params(args),
                                    desc="kNN")
-        res.update(recall=info["recall"], params=info["params"], recall_s=info["recall_seconds"])
+        res.update(recall=info["recall"], params=info["params"], phases=info["phases"])
     else:
         d2, idx = knn_search(x, k=args.k1, backend=args.exact_backend)
     t1 = time.perf_counter()
@@ -244,7 +244,8 @@ def main(argv=None) -> int:
             new = [[n, f"approx {a['params']}", a["knn_s"], a["cluster_s"], a["total_s"],
                     f"{ref / a['total_s']:.1f}x" + ("" if e is not None else " est."), a["peak_mb"],
                     a["anon_mb"], f"{a['recall']:.3f}", None, None if ari is None else f"{ari:.3f}",
-                    a["clusters"], f"{100 * a['outliers']:.1f}", f"recall check {a['recall_s']:.0f} s"]]
+                    a["clusters"], f"{100 * a['outliers']:.1f}",
+                    "s: " + ", ".join(f"{k} {v:.0f}" for k, v in a["phases"].items())]]
             if e is not None:
                 new.append([n, f"exact ({args.exact_backend})", e["knn_s"], e["cluster_s"], e["total_s"],
                             None, e["peak_mb"], e["anon_mb"], None, None, None, e["clusters"],

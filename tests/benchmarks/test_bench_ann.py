@@ -42,6 +42,7 @@ def test_tiny_run_on_disk_compares_approximate_and_exact():
     assert approx["run"].startswith("approx faiss_ivf nlist=") and "pca=16" in approx["run"]
     assert float(approx["recall@k1"]) >= 0.9 and float(approx["ARI vs exact"]) >= 0.9
     assert approx["speed-up"].endswith("x") and exact["run"] == "exact (torch)"
+    assert approx["note"].startswith("s: pca ") and "rescore" in approx["note"]
     assert approx["clusters"] == exact["clusters"] or float(approx["ARI vs exact"]) < 1
     assert 0 < float(estimate["in-cluster"]) <= 1 and "200 rows" in estimate["note"]
     assert all(float(r["peak RSS MB"]) > 0 for r in (approx, exact, estimate))

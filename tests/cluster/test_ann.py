@@ -56,6 +56,8 @@ def test_self_search_contract_and_recall(backend):
     ref_d, ref_i = knn_search(x, k=12, backend="numpy")
     assert recall(i, ref_i) >= 0.99
     assert info["backend"] == backend and info["queries"] == 200 and info["recall"] >= 0.99
+    assert sorted(info["phases"]) == ["add", "pca", "recall", "rescore", "search", "train"]
+    assert info["seconds"] >= sum(info["phases"].values()) - 1e-6 and info["phases"]["recall"] > 0
 
 
 def test_query_database_search_contract():

@@ -165,8 +165,10 @@ def _projected_rows(x, rows, pca, chunk) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
 
-def _build_index(faiss, backend, x, pca, p, rng, xn, bar):
-    """Train the index on a sample, then add every row in chunks (filling ``xn`` = ||x_j||^2)."""
+def _build_index(faiss, backend, x, pca, p, rng, xn, bar, times):
+    """Train the index on a sample, then add every row in chunks (filling ``xn`` = ||x_j||^2);
+    the seconds of both go to ``times["train"]`` and ``times["add"]``."""
+    t0 = time.perf_counter()
     m = x.shape[0]
     dim = pca.w.shape[1] if pca is not None else x.shape[1]
     if backend == "faiss_ivf":
@@ -179,11 +181,13 @@ def _build_index(faiss, backend, x, pca, p, rng, xn, bar):
     else:
         index = faiss.IndexHNSWFlat(dim, int(p.hnsw_m))
         index.hnsw.efConstruction = int(p.ef_construction)
+    t1 = time.perf_counter()
     for s in range(0, m, p.chunk):
         block = _read(x, s, min(m, s + p.chunk))
         xn[s:s + block.shape[0]] = np.einsum("ij,ij->i", block, block)
         index.add(_project(pca, block))
         bar.update(block.shape[0])
+    times.update(train=t1 - t0, add=time.perf_counter() - t1)
     return index
 
 
@@ -251,7 +255,8 @@ def ann_search(query, database=None, k: int = 30, backend: str = "faiss_ivf", pa
     Returns:
         ``(dist2 [N, k] float32 ascending, idx [N, k] int64, info)``; ``info``: ``backend``,
         ``params`` (:func:`describe`), ``recall`` (recall@k on the sampled rows, None without
-        any), ``queries`` (sampled rows), ``seconds`` (whole search) and ``recall_seconds``.
+        any), ``queries`` (sampled rows), ``seconds`` (whole search) and ``phases`` (seconds of
+        ``pca``, ``train``, ``add``, ``search``, ``rescore`` and ``recall``).
     """
     if backend not in ANN_BACKENDS:
         raise ValueError(f"unknown approximate backend {backend!r}; expected one of {ANN_BACKENDS}")
@@ -272,19 +277,24 @@ def ann_search(query, database=None, k: int = 30, backend: str = "faiss_ivf", pa
     pca = None
     if _uses_pca(p, m, dim):
         pca = Pca(_gather(x, _sample(m, _PCA_SAMPLE, rng)), int(p.pca_dim), rng)
+    times = {"pca": time.perf_counter() - start, "search": 0.0, "rescore": 0.0, "recall": 0.0}
     xn = np.empty(m, np.float32)
     with progress(total=m + n, desc=desc, unit="row") as bar:
-        index = _build_index(faiss, backend, x, pca, p, rng, xn, bar)
+        index = _build_index(faiss, backend, x, pca, p, rng, xn, bar, times)
         if backend == "faiss_hnsw":
             index.hnsw.efSearch = max(int(p.ef_search), cand)
         dist2 = np.empty((n, k), np.float32)
         idx = np.empty((n, k), np.int64)
         for s in range(0, n, p.chunk):
             e = min(n, s + p.chunk)
+            t0 = time.perf_counter()
             qc = _read(q, s, e)
             _, found = index.search(_project(pca, qc), cand)
+            t1 = time.perf_counter()
             rows = np.arange(s, e) if self_search else None
             dist2[s:e], idx[s:e] = _rescore(qc, found.astype(np.int64), x, xn, rows, k)
+            times["search"] += t1 - t0
+            times["rescore"] += time.perf_counter() - t1
             bar.update(e - s)
     del index
     short = np.flatnonzero(~np.isfinite(dist2[:, -1]))       # fewer than k candidates found
@@ -292,16 +302,15 @@ def ann_search(query, database=None, k: int = 30, backend: str = "faiss_ivf", pa
         qs = _gather(q, short)
         exact = _exact_rows(faiss, qs, x, min(m, k + 1), p.chunk)
         dist2[short], idx[short] = _rescore(qs, exact, x, xn, short if self_search else None, k)
-    info = {"backend": backend, "params": describe(backend, p, m, dim), "recall": None,
-            "queries": 0, "recall_seconds": 0.0}
+    info = {"backend": backend, "params": describe(backend, p, m, dim), "recall": None, "queries": 0}
     if p.recall_queries > 0:
         t0 = time.perf_counter()
         sample = _sample(n, int(p.recall_queries), rng)
         exact = _exact_rows(faiss, _gather(q, sample), x, k, p.chunk)
         hits = sum(np.intersect1d(a, b).shape[0] for a, b in zip(exact, idx[sample]))
-        info.update(recall=hits / float(exact.size), queries=int(sample.shape[0]),
-                    recall_seconds=time.perf_counter() - t0)
+        info.update(recall=hits / float(exact.size), queries=int(sample.shape[0]))
+        times["recall"] = time.perf_counter() - t0
         logger.info("approximate kNN (%s): recall@%d = %.3f on %d sampled queries", info["params"], k,
                     info["recall"], info["queries"])
-    info["seconds"] = time.perf_counter() - start
+    info.update(seconds=time.perf_counter() - start, phases=times)
     return dist2, idx, info

@@ -342,7 +342,8 @@ _C.CLUSTER.K2 = 6
 _C.CLUSTER.KNN_BACKEND = "torch"
 # The approximate kNN backends (cluster/ann.py, docs/clustering.md); TEST.RERANK uses them too.
 _C.CLUSTER.ANN = CN()
-# faiss_ivf: number of inverted lists (k-means cells); 0 = round(4·sqrt(N)).
+# faiss_ivf: number of inverted lists (k-means cells); 0 = round(min(16·sqrt(N), N / 16)), lists of about
+# an identity's size (docs/clustering.md).
 _C.CLUSTER.ANN.NLIST = 0
 # faiss_ivf: lists visited per query (more: higher recall, slower).
 _C.CLUSTER.ANN.NPROBE = 16

@@ -144,7 +144,7 @@ class PseudoLabelHook(HookBase):
             return torch.nn.functional.normalize(mean, dim=1)
         draws = len(feats) // n                           # row i·R + r is draw r of sample i
         out = torch.from_numpy(open_feature_file(path, n, feats.shape[1], "w+"))
-        step = max(1, 65536 // draws)
+        step = max(1, 16384 // draws)
         for s in range(0, n, step):
             e = min(n, s + step)
             out[s:e] = torch.nn.functional.normalize(feats[s * draws:e * draws].view(e - s, draws, -1).sum(1),

@@ -326,6 +326,18 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="KEY VALUE pairs overriding the config, e.g. TEST.RERANK.ENABLED True")
 
 
+def parse_model_command(parser: argparse.ArgumentParser, argv, default_output: str):
+    """Arguments of a command that loads a trained model (``add_model_arguments``), and its output
+    folder: ``--output``, else ``<checkpoint's folder>/<default_output>``."""
+    args = parser.parse_args(argv)
+    split_opts(args, parser)
+    if not args.checkpoint and not args.config_file:
+        parser.error("give --checkpoint (and/or --config-file)")
+    out_dir = args.output or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint or ".")),
+                                          default_output)
+    return args, out_dir
+
+
 def split_opts(args, parser: argparse.ArgumentParser) -> None:
     """``argparse.REMAINDER`` swallows the flags given after the first KEY VALUE pair: parse them,
     leaving only the KEY VALUE pairs in ``args.opts``."""

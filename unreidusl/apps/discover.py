@@ -32,7 +32,7 @@ import numpy as np
 
 from ..data import Sample
 from .common import (AppError, add_model_arguments, cluster_features, collect_items,
-                     items_have_identities, load_trained, split_opts)
+                     items_have_identities, load_trained, parse_model_command)
 
 __all__ = ["discover", "checkpoint_eps", "main"]
 
@@ -118,13 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     from ..utils.logger import setup_logger  # noqa: PLC0415
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    split_opts(args, parser)
-    if not args.checkpoint and not args.config_file:
-        parser.error("give --checkpoint (and/or --config-file)")
-    out_dir = args.output or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint or ".")),
-                                          "discover")
+    args, out_dir = parse_model_command(build_parser(), argv, "discover")
     setup_logger(out_dir, filename="discover.log")
     opts = list(args.opts)
     if args.eps is not None:

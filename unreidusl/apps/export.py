@@ -31,7 +31,8 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
-from .common import AppError, add_model_arguments, collect_items, load_trained, split_opts
+from .common import (AppError, add_model_arguments, collect_items, load_trained,
+                     parse_model_command)
 
 __all__ = ["EmbeddingModel", "export_torchscript", "export_onnx", "check_batch", "export", "main"]
 
@@ -179,13 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     from ..utils.logger import setup_logger  # noqa: PLC0415
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    split_opts(args, parser)
-    if not args.checkpoint and not args.config_file:
-        parser.error("give --checkpoint (and/or --config-file)")
-    out_dir = args.output or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint or ".")),
-                                          "export")
+    args, out_dir = parse_model_command(build_parser(), argv, "export")
     setup_logger()
     try:
         if "onnx" in args.format:
